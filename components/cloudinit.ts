@@ -1,0 +1,113 @@
+/**
+ * Renders each node's `#cloud-config`. Pure: keys come in as strings, so the rendering
+ * is snapshot-tested and validated with cloud-init's own schema checker.
+ */
+import { stringify } from "yaml";
+import type { Problem } from "./problems";
+import type { LabSpec, NodeSpec } from "./spec";
+
+/** The line every node prints on its console when first boot is done; readiness waits for it. */
+export const READY_MARKER = "NIXLAB-READY";
+
+export interface NodeKeys {
+    /** The node's SSH host key (ed25519), OpenSSH private key format. */
+    hostPrivateKey: string;
+    /** `ssh-ed25519 AAAA...` */
+    hostPublicKey: string;
+    /** The lab's operator key (readiness checks, `nixlab ssh`), authorized for the lab user. */
+    operatorPublicKey: string;
+}
+
+export interface CloudConfigInput {
+    lab: LabSpec;
+    node: NodeSpec;
+    keys: NodeKeys;
+}
+
+/**
+ * The marker command: last in runcmd, so it runs after the user's commands. It reports
+ * whether /dev/kvm exists so readiness can fail a `kvm: nested|metal` node that has none.
+ */
+export function readyCommand(node: NodeSpec): string {
+    return (
+        `k=missing; [ -c /dev/kvm ] && k=ok; ` +
+        `echo "${READY_MARKER} node=${node.name} kvm=$k" | tee /dev/console /run/nixlab-ready >/dev/null 2>&1 || true`
+    );
+}
+
+export function renderCloudConfig({ lab, node, keys }: CloudConfigInput): string {
+    const doc: Record<string, unknown> = {
+        hostname: node.name,
+        // cloud-init owns the hostname (the images leave networking.hostName empty for it).
+        preserve_hostname: false,
+        users: [
+            {
+                name: lab.user.name,
+                gecos: "nixlab lab user",
+                lock_passwd: true,
+                sudo: "ALL=(ALL) NOPASSWD:ALL",
+                ssh_authorized_keys: [...lab.user.sshAuthorizedKeys, keys.operatorPublicKey.trim()],
+            },
+        ],
+        disable_root: true,
+        ssh_pwauth: false,
+        // Replace whatever host keys the image has with the program's, so the lab's
+        // known_hosts is right before the first connection (no StrictHostKeyChecking=no).
+        ssh_deletekeys: true,
+        // Only ed25519, which ssh_keys provides, so cloud-init generates no key we don't pin.
+        ssh_genkeytypes: ["ed25519"],
+        ssh_keys: {
+            ed25519_private: ensureNewline(keys.hostPrivateKey),
+            ed25519_public: keys.hostPublicKey.trim(),
+        },
+    };
+    const extras = node.cloudInit;
+    if (extras.packages && extras.packages.length > 0) doc.packages = extras.packages;
+    if (extras.writeFiles && extras.writeFiles.length > 0) {
+        doc.write_files = extras.writeFiles.map((f) => ({
+            path: f.path,
+            content: f.content,
+            ...(f.permissions ? { permissions: f.permissions } : {}),
+            ...(f.owner ? { owner: f.owner } : {}),
+            ...(f.encoding ? { encoding: f.encoding } : {}),
+        }));
+    }
+    doc.runcmd = [...(extras.runcmd ?? []), ["sh", "-c", readyCommand(node)]];
+    return "#cloud-config\n" + stringify(doc, { lineWidth: 0 });
+}
+
+function ensureNewline(s: string): string {
+    return s.endsWith("\n") ? s : `${s}\n`;
+}
+
+// Placeholders with the exact lengths tls.PrivateKey produces for ed25519, so the size
+// check can run at program start, before the real keys exist.
+const PLACEHOLDER_KEYS: NodeKeys = {
+    hostPrivateKey:
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n" +
+        `${"A".repeat(70)}\n`.repeat(5) +
+        `${"A".repeat(20)}\n` +
+        "-----END OPENSSH PRIVATE KEY-----\n",
+    hostPublicKey: `ssh-ed25519 ${"A".repeat(68)}`,
+    operatorPublicKey: `ssh-ed25519 ${"A".repeat(68)}`,
+};
+
+/**
+ * Fails early (at program start, not at `up`) when a node's user-data would exceed the
+ * backend's limit, naming the node and the biggest contributors.
+ */
+export function checkUserDataSize(lab: LabSpec, limitBytes: number, backendName: string): Problem[] {
+    const problems: Problem[] = [];
+    for (const node of lab.nodes) {
+        const size = Buffer.byteLength(renderCloudConfig({ lab, node, keys: PLACEHOLDER_KEYS }), "utf8");
+        if (size > limitBytes) {
+            problems.push({
+                path: `${node.configPath}.cloudInit`,
+                message:
+                    `user-data for node ${node.name} renders to about ${size} bytes; ${backendName} accepts at most ${limitBytes}. ` +
+                    "Move large writeFiles into the NixOS image (images/), or fetch them in runcmd",
+            });
+        }
+    }
+    return problems;
+}

@@ -1,0 +1,413 @@
+/**
+ * The portable lab model: what a lab is, independent of any cloud. Stack config
+ * (`nixlab:lab`) is parsed and validated here once, at program start; everything after
+ * this works on the resolved, defaulted `LabSpec`.
+ */
+import { z } from "zod";
+import { ConfigError, Problem, keyPath, show, zodProblems } from "./problems";
+
+export const ARCHES = ["x86_64", "aarch64"] as const;
+export type Arch = (typeof ARCHES)[number];
+
+/** none: no /dev/kvm needed; nested: KVM inside a VM; metal: a bare-metal machine. */
+export const KVM_MODES = ["none", "nested", "metal"] as const;
+export type KvmMode = (typeof KVM_MODES)[number];
+
+export const BOOT_MODES = ["uefi", "bios"] as const;
+export type BootMode = (typeof BOOT_MODES)[number];
+
+/** Disk image formats an artifact may have. `tar.gz` is GCE's disk.raw-in-a-tarball. */
+export const IMAGE_FORMATS = ["qcow2", "raw", "vhd", "vmdk", "tar.gz"] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+
+export const LAB_CONFIG_KEY = "nixlab:lab";
+
+// RFC 1123 label, kept short because clouds append suffixes to resource names
+// (GCP names max 63, Azure storage accounts 24) and hostnames end up in DNS.
+const dnsLabel = z
+    .string()
+    .regex(/^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$/, {
+        error: "must be a lowercase DNS label: a-z first, then a-z, 0-9 or '-', at most 32 characters, not ending in '-'",
+    });
+
+const ttl = z.string().regex(/^\d+[mhd]$/, { error: "must be a duration like 90m, 8h or 3d" });
+
+const cidrV4 = z.string().refine(isCidrV4, { error: "must be an IPv4 CIDR like 10.77.0.0/24" });
+
+const tags = z.record(
+    z.string().regex(/^[A-Za-z0-9_.:/=+@-]{1,63}$/, {
+        error: "tag keys are 1-63 characters of A-Z a-z 0-9 _ . : / = + @ -",
+    }),
+    z.string().max(255, { error: "tag values are at most 255 characters" }),
+);
+
+const writeFile = z.strictObject({
+    /** Absolute path in the guest. */
+    path: z.string().startsWith("/", { error: "must be an absolute path" }),
+    content: z.string(),
+    /** Octal mode as a string, e.g. "0644". @default "0644" */
+    permissions: z
+        .string()
+        .regex(/^0[0-7]{3}$/, { error: "must be an octal mode string like \"0644\"" })
+        .optional(),
+    /** @default "root:root" */
+    owner: z.string().optional(),
+    /** @default plain text */
+    encoding: z.enum(["b64", "gzip+b64", "text/plain"]).optional(),
+});
+
+const cloudInitExtras = z.strictObject({
+    /** Packages for cloud-init's package module. On NixOS images, prefer adding them to the image. */
+    packages: z.array(z.string().min(1)).optional(),
+    writeFiles: z.array(writeFile).optional(),
+    /** Commands run once at first boot, after the lab's own setup. */
+    runcmd: z.array(z.union([z.string(), z.array(z.string())])).optional(),
+});
+
+const volume = z.strictObject({
+    name: dnsLabel,
+    sizeGiB: z.number().int().min(1).max(16384),
+});
+
+/** Fields a node can set; all optional so `defaults` and per-node entries can both use them. */
+const nodeFields = {
+    /** @default "x86_64" */
+    arch: z.enum(ARCHES).optional(),
+    /** @default 2 */
+    vcpus: z.number().int().min(1).max(448).optional(),
+    /** @default 4 */
+    memoryGiB: z.number().min(0.5).max(12288).optional(),
+    /** @default 20 */
+    rootDiskGiB: z.number().int().min(4).max(16384).optional(),
+    /** Extra blank volumes. @default [] */
+    volumes: z.array(volume).optional(),
+    /** @default "nested" */
+    kvm: z.enum(KVM_MODES).optional(),
+    /** A backend-specific machine type/size/flavor that overrides the catalog; still checked. */
+    machineType: z.string().min(1).optional(),
+    cloudInit: cloudInitExtras.optional(),
+    tags: tags.optional(),
+};
+
+const nodeDefaults = z.strictObject(nodeFields);
+const namedNode = z.strictObject({ name: dnsLabel, ...nodeFields });
+const countedNodes = z.strictObject({
+    count: z.number().int().min(1).max(64),
+    /** Nodes are named `<namePrefix>-1` ... @default "node" */
+    namePrefix: dnsLabel.optional(),
+    ...nodeFields,
+});
+
+const artifact = z.strictObject({
+    /** Path to the image file (a Nix store path or any file). */
+    path: z.string().min(1),
+    format: z.enum(IMAGE_FORMATS),
+    arch: z.enum(ARCHES),
+    bootMode: z.enum(BOOT_MODES),
+    /** Content hash naming the uploaded image. @default - sha256 of the file, computed at deploy time */
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, { error: "must be 64 lowercase hex digits" }).optional(),
+    /** libvirt only: boot this kernel directly (images without a boot loader). */
+    kernel: z.string().min(1).optional(),
+    initrd: z.string().min(1).optional(),
+    cmdline: z.string().optional(),
+});
+
+const image = z.strictObject({
+    /** Flake that builds images (`packages.<system>.<target>`). @default "./images" */
+    flake: z.string().min(1).optional(),
+    /** Prebuilt images, at most one per arch; when set, nothing is built. */
+    artifacts: z.array(artifact).min(1).optional(),
+});
+
+export const labConfigSchema = z.strictObject({
+    /** Lab name, used in every resource name and tag. @default - the stack name */
+    name: dnsLabel.optional(),
+    /** Who to ask about this lab; goes into the `nixlab:owner` tag. */
+    owner: z.string().regex(/^[A-Za-z0-9_.@+-]{1,64}$/, {
+        error: "must be 1-64 characters of A-Z a-z 0-9 _ . @ + - (an email or user name)",
+    }),
+    /** How long the lab should live. @default "8h" */
+    ttl: ttl.optional(),
+    /** Absolute expiry (RFC 3339); `nixlab up --ttl` writes it. @default - creation time + ttl */
+    expiresAt: z.iso.datetime({ offset: true, error: "must be an RFC 3339 time like 2026-11-24T18:00:00Z" }).optional(),
+    network: z
+        .strictObject({
+            /** @default "10.77.0.0/24" */
+            cidr: cidrV4.optional(),
+            /** Who may reach SSH (port 22). Never opened to the world unless you write 0.0.0.0/0. @default [] */
+            sshIngressCidrs: z.array(cidrV4).optional(),
+            /** Give nodes public addresses (clouds). @default true */
+            publicAddresses: z.boolean().optional(),
+        })
+        .optional(),
+    user: z.strictObject({
+        /** Login user created by cloud-init. @default "lab" */
+        name: z
+            .string()
+            .regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: "must be a POSIX user name like \"lab\"" })
+            .refine((n) => n !== "root", { error: "must not be root; the lab user gets passwordless sudo" })
+            .optional(),
+        /** OpenSSH public keys allowed to log in. */
+        sshAuthorizedKeys: z
+            .array(
+                z.string().regex(/^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( .*)?$/, {
+                    error: "must be an OpenSSH public key line like \"ssh-ed25519 AAAA... you@host\"",
+                }),
+            )
+            .min(1, { error: "needs at least one key, or nobody can log in (password login is disabled)" }),
+    }),
+    image: image.optional(),
+    /** Defaults for every node. */
+    defaults: nodeDefaults.optional(),
+    nodes: z.union([countedNodes, z.array(namedNode).min(1)]),
+    /** Extra tags on every taggable resource. @default {} */
+    tags: tags.optional(),
+});
+
+export type LabConfig = z.infer<typeof labConfigSchema>;
+export type WriteFile = z.infer<typeof writeFile>;
+export type CloudInitExtras = z.infer<typeof cloudInitExtras>;
+export type VolumeSpec = z.infer<typeof volume>;
+export type ImageArtifactSpec = z.infer<typeof artifact>;
+
+/** A node with every default applied. */
+export interface NodeSpec {
+    name: string;
+    /** Position in the lab, 0-based; stable for a given config. */
+    index: number;
+    arch: Arch;
+    vcpus: number;
+    memoryGiB: number;
+    rootDiskGiB: number;
+    volumes: VolumeSpec[];
+    kvm: KvmMode;
+    machineType?: string;
+    cloudInit: CloudInitExtras;
+    tags: Record<string, string>;
+    /** Config path of this node, for messages: `nixlab:lab.nodes[1]` or `nixlab:lab.nodes`. */
+    configPath: string;
+}
+
+export interface LabSpec {
+    name: string;
+    owner: string;
+    ttl: string;
+    expiresAt?: string;
+    network: { cidr: string; sshIngressCidrs: string[]; publicAddresses: boolean };
+    user: { name: string; sshAuthorizedKeys: string[] };
+    image: { flake: string; artifacts?: ImageArtifactSpec[] };
+    nodes: NodeSpec[];
+    tags: Record<string, string>;
+}
+
+export const NODE_DEFAULTS = {
+    arch: "x86_64",
+    vcpus: 2,
+    memoryGiB: 4,
+    rootDiskGiB: 20,
+    kvm: "nested",
+} as const satisfies Partial<NodeSpec>;
+
+/**
+ * Parses and validates `nixlab:lab`, applies defaults, and checks what a schema cannot
+ * (unique names, addresses fitting the CIDR, an image per arch). Throws one ConfigError
+ * with every problem found.
+ */
+export function parseLabConfig(raw: unknown, stackName: string): LabSpec {
+    if (raw === undefined) {
+        throw new ConfigError([
+            {
+                path: LAB_CONFIG_KEY,
+                message:
+                    "is not set; add a `nixlab:lab` block to stacks/Pulumi.<stack>.yaml (copy stacks/Pulumi.local.yaml)",
+            },
+        ]);
+    }
+    const parsed = labConfigSchema.safeParse(raw);
+    if (!parsed.success) throw new ConfigError(zodProblems(LAB_CONFIG_KEY, raw, parsed.error));
+    const spec = resolveLab(parsed.data, stackName);
+    const problems = checkLab(spec, parsed.data);
+    if (problems.length > 0) throw new ConfigError(problems);
+    return spec;
+}
+
+function mergeNode(defaults: LabConfig["defaults"], node: z.infer<typeof nodeDefaults>) {
+    return {
+        arch: node.arch ?? defaults?.arch ?? NODE_DEFAULTS.arch,
+        vcpus: node.vcpus ?? defaults?.vcpus ?? NODE_DEFAULTS.vcpus,
+        memoryGiB: node.memoryGiB ?? defaults?.memoryGiB ?? NODE_DEFAULTS.memoryGiB,
+        rootDiskGiB: node.rootDiskGiB ?? defaults?.rootDiskGiB ?? NODE_DEFAULTS.rootDiskGiB,
+        volumes: node.volumes ?? defaults?.volumes ?? [],
+        kvm: node.kvm ?? defaults?.kvm ?? NODE_DEFAULTS.kvm,
+        machineType: node.machineType ?? defaults?.machineType,
+        cloudInit: {
+            packages: [...(defaults?.cloudInit?.packages ?? []), ...(node.cloudInit?.packages ?? [])],
+            writeFiles: [...(defaults?.cloudInit?.writeFiles ?? []), ...(node.cloudInit?.writeFiles ?? [])],
+            runcmd: [...(defaults?.cloudInit?.runcmd ?? []), ...(node.cloudInit?.runcmd ?? [])],
+        },
+        tags: { ...defaults?.tags, ...node.tags },
+    };
+}
+
+/** Stack names may hold characters a lab name may not (`org/proj/stack`, `_`, capitals). */
+export function labNameFromStack(stackName: string): string {
+    const base = stackName.split("/").pop() ?? stackName;
+    const cleaned = base
+        .toLowerCase()
+        .replace(/[^a-z0-9-]+/g, "-")
+        .replace(/^[^a-z]+/, "")
+        .slice(0, 32)
+        .replace(/-+$/, "");
+    return cleaned || "lab";
+}
+
+export function resolveLab(cfg: LabConfig, stackName: string): LabSpec {
+    const nodes: NodeSpec[] = Array.isArray(cfg.nodes)
+        ? cfg.nodes.map((n, index) => ({
+              name: n.name,
+              index,
+              configPath: `${LAB_CONFIG_KEY}.nodes[${index}]`,
+              ...mergeNode(cfg.defaults, n),
+          }))
+        : Array.from({ length: cfg.nodes.count }, (_, index) => {
+              const { count: _count, namePrefix, ...fields } = cfg.nodes as z.infer<typeof countedNodes>;
+              return {
+                  name: `${namePrefix ?? "node"}-${index + 1}`,
+                  index,
+                  configPath: `${LAB_CONFIG_KEY}.nodes`,
+                  ...mergeNode(cfg.defaults, fields),
+              };
+          });
+    return {
+        name: cfg.name ?? labNameFromStack(stackName),
+        owner: cfg.owner,
+        ttl: cfg.ttl ?? "8h",
+        expiresAt: cfg.expiresAt,
+        network: {
+            cidr: cfg.network?.cidr ?? "10.77.0.0/24",
+            sshIngressCidrs: cfg.network?.sshIngressCidrs ?? [],
+            publicAddresses: cfg.network?.publicAddresses ?? true,
+        },
+        user: { name: cfg.user.name ?? "lab", sshAuthorizedKeys: cfg.user.sshAuthorizedKeys },
+        image: { flake: cfg.image?.flake ?? "./images", artifacts: cfg.image?.artifacts },
+        nodes,
+        tags: cfg.tags ?? {},
+    };
+}
+
+/** Cross-field checks that the schema cannot express. */
+function checkLab(spec: LabSpec, cfg: LabConfig): Problem[] {
+    const problems: Problem[] = [];
+    const seen = new Map<string, number>();
+    for (const n of spec.nodes) {
+        const prev = seen.get(n.name);
+        if (prev !== undefined) {
+            problems.push({
+                path: keyPath(LAB_CONFIG_KEY, ["nodes", n.index, "name"]),
+                message: `duplicate node name ${show(n.name)} (also nodes[${prev}]); node names must be unique`,
+            });
+        }
+        seen.set(n.name, n.index);
+        const vols = new Set<string>();
+        n.volumes.forEach((v, vi) => {
+            if (vols.has(v.name)) {
+                problems.push({
+                    path: `${n.configPath}.volumes[${vi}].name`,
+                    message: `duplicate volume name ${show(v.name)} on node ${n.name}; volume names must be unique per node`,
+                });
+            }
+            vols.add(v.name);
+        });
+    }
+    // Nodes get fixed addresses from .10 on (the first addresses are the gateway/DHCP on
+    // most clouds), so the CIDR must hold them all.
+    const prefix = Number(spec.network.cidr.split("/")[1]);
+    const usable = 2 ** (32 - prefix) - 2;
+    if (usable < spec.nodes.length + 10) {
+        problems.push({
+            path: `${LAB_CONFIG_KEY}.network.cidr`,
+            message: `${show(spec.network.cidr)} has ${Math.max(usable, 0)} usable addresses but ${spec.nodes.length} nodes need ${spec.nodes.length + 10} (10 are reserved); use a /24 or larger`,
+        });
+    }
+    if (spec.image.artifacts) {
+        const byArch = new Map<Arch, number>();
+        spec.image.artifacts.forEach((a, i) => {
+            if (byArch.has(a.arch)) {
+                problems.push({
+                    path: `${LAB_CONFIG_KEY}.image.artifacts[${i}].arch`,
+                    message: `a second artifact for ${a.arch} (also artifacts[${byArch.get(a.arch)}]); give one image per arch`,
+                });
+            }
+            byArch.set(a.arch, i);
+            if ((a.initrd || a.cmdline) && !a.kernel) {
+                problems.push({
+                    path: `${LAB_CONFIG_KEY}.image.artifacts[${i}].kernel`,
+                    message: "initrd/cmdline were given without kernel; set kernel too, or drop them",
+                });
+            }
+        });
+        for (const n of spec.nodes) {
+            if (!byArch.has(n.arch)) {
+                problems.push({
+                    path: `${n.configPath}.arch`,
+                    message: `no image artifact for ${n.arch}; add one to nixlab:lab.image.artifacts, or remove artifacts to build images with Nix`,
+                });
+            }
+        }
+        if (cfg.image?.flake) {
+            problems.push({
+                path: `${LAB_CONFIG_KEY}.image.flake`,
+                message: "set together with artifacts; choose one: prebuilt artifacts, or a flake to build from",
+            });
+        }
+    }
+    return problems;
+}
+
+export function isCidrV4(s: string): boolean {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(s);
+    if (!m) return false;
+    const octets = m.slice(1, 5).map(Number);
+    const prefix = Number(m[5]);
+    if (octets.some((o) => o > 255) || prefix > 32) return false;
+    // Host bits must be zero: 10.0.0.5/24 is almost always a typo for 10.0.0.0/24 or /32.
+    const ip = ipToInt(octets);
+    const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
+    return (ip & ~mask) >>> 0 === 0;
+}
+
+function ipToInt(octets: number[]): number {
+    return ((octets[0]! << 24) | (octets[1]! << 16) | (octets[2]! << 8) | octets[3]!) >>> 0;
+}
+
+function intToIp(n: number): string {
+    return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+}
+
+/** The n-th address of a CIDR (0 = network address). */
+export function cidrHost(cidr: string, n: number): string {
+    const [addr, prefix] = cidr.split("/");
+    const base = ipToInt(addr!.split(".").map(Number));
+    const size = 2 ** (32 - Number(prefix));
+    if (n < 0 || n >= size) throw new Error(`host ${n} is outside ${cidr}`);
+    return intToIp(base + n);
+}
+
+/** Dotted netmask of a CIDR: /24 → 255.255.255.0 */
+export function cidrNetmask(cidr: string): string {
+    const prefix = Number(cidr.split("/")[1]);
+    return intToIp(prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0);
+}
+
+/** The fixed private address of a node: `.10 + index` of the lab CIDR. */
+export function nodeAddress(lab: LabSpec, node: NodeSpec): string {
+    return cidrHost(lab.network.cidr, 10 + node.index);
+}
+
+/** Parse a ttl like 90m/8h/3d into milliseconds. */
+export function ttlMillis(t: string): number {
+    const m = /^(\d+)([mhd])$/.exec(t);
+    if (!m) throw new Error(`bad ttl ${t}`);
+    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "m" | "h" | "d"];
+    return Number(m[1]) * unit;
+}

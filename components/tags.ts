@@ -1,0 +1,28 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { LabSpec, NodeSpec } from "./spec";
+
+export const TAG_KEYS = {
+    lab: "nixlab:lab",
+    owner: "nixlab:owner",
+    stack: "nixlab:stack",
+    expiresAt: "nixlab:expires-at",
+} as const;
+
+/**
+ * The one function that computes a lab's tags. The nixlab:* keys win over user tags of
+ * the same name so `nixlab gc` and the policy pack can trust them.
+ */
+export function labTags(lab: LabSpec, stack: string, expiresAt: pulumi.Input<string>): pulumi.Output<Record<string, string>> {
+    return pulumi.output(expiresAt).apply((exp): Record<string, string> => ({
+        ...lab.tags,
+        [TAG_KEYS.lab]: lab.name,
+        [TAG_KEYS.owner]: lab.owner,
+        [TAG_KEYS.stack]: stack,
+        [TAG_KEYS.expiresAt]: exp,
+    }));
+}
+
+/** Lab tags plus a node's own tags and its name (node tags cannot override nixlab:*). */
+export function nodeTags(tags: pulumi.Output<Record<string, string>>, node: NodeSpec): pulumi.Output<Record<string, string>> {
+    return tags.apply((t): Record<string, string> => ({ ...node.tags, ...t, "nixlab:node": node.name }));
+}

@@ -1,0 +1,171 @@
+/**
+ * Runs the nixlab program the way `pulumi preview` would, but under the SDK's mock
+ * monitor: no CLI, no credentials, no cloud. Every resource registration is recorded with
+ * its type, name, parent and inputs. This is the engine of `npm run plan` and of the unit
+ * tests; the real-libvirt suite plugs a resource handler in that performs real CRUD.
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+/** Pulumi's wire marker for secret values as mocks receive them. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+
+export interface RecordedResource {
+    type: string;
+    name: string;
+    /** Name of the parent resource, if any (the root stack is not recorded). */
+    parent?: string;
+    custom: boolean;
+    inputs: Record<string, unknown>;
+    /** Filled in once the handler answered. */
+    id?: string;
+    state?: Record<string, unknown>;
+}
+
+export interface ResourceHandlerArgs extends pulumi.runtime.MockResourceArgs {
+    /** Name of the parent resource (the mock API alone does not say). */
+    parent?: string;
+    preview: boolean;
+}
+
+/** Answers one registration; return undefined to fall through to the default. */
+export type ResourceHandler = (
+    args: ResourceHandlerArgs,
+) => { id: string | undefined; state: Record<string, unknown> } | undefined | Promise<{ id: string | undefined; state: Record<string, unknown> } | undefined>;
+
+export type CallHandler = (args: pulumi.runtime.MockCallArgs) => Record<string, unknown> | Promise<Record<string, unknown>>;
+
+export interface OfflineOptions {
+    stack: string;
+    /** Full keys (`nixlab:lab`), values as the CLI passes them (JSON text for objects). */
+    config: Record<string, string>;
+    /** true: like `pulumi preview` (computed outputs unknown). false: like `up` with fakes. */
+    preview: boolean;
+    /** Loads the program; its module exports become the stack outputs. */
+    program: () => Promise<Record<string, unknown>>;
+    /** Per-registration behaviour; the first handler returning a result wins. */
+    resources?: ResourceHandler[];
+    /** Invoke handlers by token; any other invoke fails the run (no silent fakes). */
+    calls?: Record<string, CallHandler>;
+    project?: string;
+}
+
+export interface OfflineResult {
+    resources: RecordedResource[];
+    /** Stack outputs; unknown values are `pulumi.unknown`-free: see `describeValue`. */
+    outputs: Record<string, unknown>;
+}
+
+/** Runs the program once under mocks. Call once per process (Pulumi's runtime is global). */
+export async function runOffline(opts: OfflineOptions): Promise<OfflineResult> {
+    const recorded: RecordedResource[] = [];
+    const parents = new Map<string, string>();
+    const handlers = opts.resources ?? [];
+    const calls = opts.calls ?? {};
+
+    const mocks: pulumi.runtime.Mocks = {
+        async newResource(args) {
+            const parent = parents.get(`${args.type}::${args.name}`);
+            const rec: RecordedResource = { type: args.type, name: args.name, parent, custom: args.custom ?? true, inputs: args.inputs };
+            recorded.push(rec);
+            for (const h of handlers) {
+                const r = await h({ ...args, parent, preview: opts.preview });
+                if (r) {
+                    rec.id = r.id;
+                    rec.state = r.state;
+                    return { id: r.id, state: r.state };
+                }
+            }
+            // Like a preview of a create: what was given is known, the rest is computed.
+            const id = opts.preview ? undefined : `${args.name}-id`;
+            rec.id = id;
+            rec.state = args.inputs;
+            return { id, state: args.inputs };
+        },
+        async call(args) {
+            const h = calls[args.token];
+            if (!h) throw new Error(`offline run: no mock for invoke ${args.token} (inputs ${JSON.stringify(args.inputs)})`);
+            return h(args);
+        },
+    };
+
+    await pulumi.runtime.setMocks(mocks, opts.project ?? "nixlab", opts.stack, opts.preview);
+    pulumi.runtime.setAllConfig(opts.config);
+    // The mock API hides parents; the monitor request carries them, so note them on the way.
+    const monitor = (pulumi.runtime as unknown as { getMonitor(): MonitorLike }).getMonitor();
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req, cb) => {
+        const parentUrn = req.getParent();
+        if (parentUrn) {
+            const parentName = parentUrn.split("::").pop()!;
+            if (!parentUrn.includes("pulumi:pulumi:Stack")) parents.set(`${req.getType()}::${req.getName()}`, parentName);
+        }
+        return register(req, cb);
+    };
+
+    const outputs = (await pulumi.runtime.runInPulumiStack(opts.program)) ?? {};
+    const resolved: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(outputs)) resolved[k] = await resolveDeep(v);
+    return { resources: recorded.filter((r) => r.type !== "pulumi:pulumi:Stack"), outputs: resolved };
+}
+
+interface MonitorLike {
+    registerResource(req: { getParent(): string; getType(): string; getName(): string }, cb: unknown): unknown;
+}
+
+/** Marks for values a plan cannot show. */
+export const UNKNOWN = "[unknown]";
+export const SECRET = "[secret]";
+
+type OutputInternals = { isKnown: Promise<boolean>; isSecret: Promise<boolean>; promise(): Promise<unknown> };
+
+/** Resolves Outputs without hanging on unknowns; secrets become `[secret]`. */
+async function resolveDeep(v: unknown): Promise<unknown> {
+    if (pulumi.Output.isInstance(v)) {
+        const o = v as unknown as OutputInternals;
+        if (await o.isSecret) return SECRET;
+        if (!(await o.isKnown)) return UNKNOWN;
+        return resolveDeep(await o.promise());
+    }
+    if (pulumi.isUnknown(v)) return UNKNOWN;
+    if (Array.isArray(v)) return Promise.all(v.map(resolveDeep));
+    if (v && typeof v === "object") {
+        const out: Record<string, unknown> = {};
+        for (const [k, x] of Object.entries(v)) out[k] = await resolveDeep(x);
+        return out;
+    }
+    return v;
+}
+
+/**
+ * A plain-JSON view of mock inputs: secrets → `[secret]`, unknowns → `[unknown]`, the
+ * dynamic providers' serialized code (`__provider`) dropped (it is noise in a review).
+ */
+export function describeValue(v: unknown): unknown {
+    if (pulumi.isUnknown(v)) return UNKNOWN;
+    if (Array.isArray(v)) return v.map(describeValue);
+    if (v && typeof v === "object") {
+        const o = v as Record<string, unknown>;
+        if (o[SECRET_SIG] === SECRET_VALUE) return SECRET;
+        const out: Record<string, unknown> = {};
+        for (const [k, x] of Object.entries(o)) {
+            if (k === "__provider") continue;
+            out[k] = describeValue(x);
+        }
+        return out;
+    }
+    return v;
+}
+
+/** Unwraps secret markers (tests that need to read a secret input's value). */
+export function revealValue(v: unknown): unknown {
+    if (Array.isArray(v)) return v.map(revealValue);
+    if (v && typeof v === "object") {
+        const o = v as Record<string, unknown>;
+        if (o[SECRET_SIG] === SECRET_VALUE) return revealValue(o.value);
+        const out: Record<string, unknown> = {};
+        for (const [k, x] of Object.entries(o)) out[k] = revealValue(x);
+        return out;
+    }
+    return v;
+}

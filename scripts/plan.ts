@@ -1,0 +1,141 @@
+/**
+ * `npm run plan -- --stack <name> [--config-file <path>] [--json]`
+ *
+ * Shows what `pulumi preview` would create for a stack, with no Pulumi CLI, no cloud
+ * credentials and no state: the program runs under the SDK's mock monitor in preview mode.
+ * Values only known after deployment print as [unknown]; secrets as [secret].
+ * Exit codes: 0 ok, 2 invalid configuration (message on stderr), 1 anything else.
+ */
+import { Command } from "commander";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parse } from "yaml";
+import { ConfigError } from "../components/problems";
+import { describeValue, runOffline } from "./offline";
+import { planInvokes } from "./planInvokes";
+
+export const PROJECT_DIR = path.resolve(__dirname, "..");
+
+export interface PlanJson {
+    stack: string;
+    resources: { type: string; name: string; parent: string | null; inputs: unknown }[];
+    outputs: Record<string, unknown>;
+}
+
+/**
+ * Reads a stack file's `config:` the way the CLI hands it to a program: structured values
+ * as JSON text, `secure:` values (undecryptable here) as a placeholder.
+ */
+export function readStackConfig(file: string): Record<string, string> {
+    const doc = (parse(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+    const out: Record<string, string> = {};
+    for (const [key, value] of Object.entries(doc.config ?? {})) {
+        // The CLI prefixes bare keys with the project name.
+        const full = key.includes(":") ? key : `nixlab:${key}`;
+        if (value && typeof value === "object" && "secure" in (value as object)) out[full] = "[secret]";
+        else out[full] = typeof value === "string" ? value : JSON.stringify(value);
+    }
+    return out;
+}
+
+export function stackFile(stack: string): string {
+    return path.join(PROJECT_DIR, "stacks", `Pulumi.${stack}.yaml`);
+}
+
+/** Runs index.ts for a stack under mocks (preview mode) and returns the plan. Once per process. */
+export async function planStack(stack: string, configFile?: string): Promise<PlanJson> {
+    const config = readStackConfig(configFile ?? stackFile(stack));
+    const result = await runOffline({
+        stack,
+        config,
+        preview: true,
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        program: async () => require("../index"),
+        calls: planInvokes,
+    });
+    return {
+        stack,
+        resources: result.resources.map((r) => ({
+            type: r.type,
+            name: r.name,
+            parent: r.parent ?? null,
+            inputs: describeValue(r.inputs),
+        })),
+        outputs: result.outputs,
+    };
+}
+
+export function renderPlanText(plan: PlanJson): string {
+    const children = new Map<string | null, PlanJson["resources"]>();
+    for (const r of plan.resources) {
+        const list = children.get(r.parent) ?? [];
+        list.push(r);
+        children.set(r.parent, list);
+    }
+    const lines = [`Stack ${plan.stack}: ${plan.resources.length} resources to create`];
+    const walk = (parent: string | null, depth: number) => {
+        for (const r of children.get(parent) ?? []) {
+            lines.push(`${"    ".repeat(depth)}+ ${r.type}  ${r.name}`);
+            walk(r.name, depth + 1);
+        }
+    };
+    walk(null, 1);
+    lines.push("Outputs:");
+    for (const [k, v] of Object.entries(plan.outputs)) {
+        const s = typeof v === "string" ? v : JSON.stringify(v, null, 2);
+        lines.push(`    ${k}: ${s.includes("\n") ? `\n${indent(s, 8)}` : s}`);
+    }
+    return lines.join("\n") + "\n";
+}
+
+function indent(s: string, n: number): string {
+    return s
+        .trimEnd()
+        .split("\n")
+        .map((l) => " ".repeat(n) + l)
+        .join("\n");
+}
+
+async function main(argv: string[]): Promise<number> {
+    const program = new Command()
+        .name("npm run plan --")
+        .description("Offline preview of a nixlab stack: no Pulumi CLI, no credentials")
+        .requiredOption("--stack <name>", "stack name (reads stacks/Pulumi.<name>.yaml)")
+        .option("--config-file <path>", "stack config file to read instead of stacks/Pulumi.<stack>.yaml")
+        .option("--json", "print the plan as JSON", false)
+        .exitOverride();
+    try {
+        program.parse(argv, { from: "node" });
+    } catch (e) {
+        const code = (e as { exitCode?: number }).exitCode;
+        return code === 0 ? 0 : 2;
+    }
+    const opts = program.opts<{ stack: string; configFile?: string; json: boolean }>();
+    const file = opts.configFile ?? stackFile(opts.stack);
+    if (!fs.existsSync(file)) {
+        process.stderr.write(`nixlab plan: no stack config at ${file}; create it (copy stacks/Pulumi.local.yaml) or pass --config-file\n`);
+        return 2;
+    }
+    try {
+        const plan = await planStack(opts.stack, file);
+        process.stdout.write(opts.json ? JSON.stringify(plan, null, 2) + "\n" : renderPlanText(plan));
+        return 0;
+    } catch (e) {
+        if (e instanceof ConfigError) {
+            process.stderr.write(e.message + "\n");
+            return 2;
+        }
+        process.stderr.write(`nixlab plan failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+        return 1;
+    }
+}
+
+if (require.main === module) {
+    main(process.argv).then(
+        (code) => process.exit(code),
+        (e) => {
+            process.stderr.write(String(e) + "\n");
+            process.exit(1);
+        },
+    );
+}

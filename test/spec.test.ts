@@ -1,0 +1,135 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError } from "../components/problems";
+import { cidrHost, isCidrV4, labNameFromStack, parseLabConfig, ttlMillis } from "../components/spec";
+
+const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ alice@laptop";
+
+function base(extra: Record<string, unknown> = {}) {
+    return { owner: "alice", user: { sshAuthorizedKeys: [KEY] }, nodes: { count: 2 }, ...extra };
+}
+
+function problemsOf(raw: unknown): string[] {
+    try {
+        parseLabConfig(raw, "dev");
+    } catch (e) {
+        if (e instanceof ConfigError) return e.problems.map((p) => `${p.path}: ${p.message}`);
+        throw e;
+    }
+    throw new Error("expected a ConfigError");
+}
+
+describe("parseLabConfig", () => {
+    it("applies every default to a counted lab", () => {
+        const lab = parseLabConfig(base(), "org/proj/Dev_Stack");
+        expect(lab.name).toBe("dev-stack");
+        expect(lab.ttl).toBe("8h");
+        expect(lab.network).toEqual({ cidr: "10.77.0.0/24", sshIngressCidrs: [], publicAddresses: true });
+        expect(lab.user.name).toBe("lab");
+        expect(lab.image).toEqual({ flake: "./images", artifacts: undefined });
+        expect(lab.nodes.map((n) => n.name)).toEqual(["node-1", "node-2"]);
+        expect(lab.nodes[1]).toEqual({
+            name: "node-2",
+            index: 1,
+            configPath: "nixlab:lab.nodes",
+            arch: "x86_64",
+            vcpus: 2,
+            memoryGiB: 4,
+            rootDiskGiB: 20,
+            volumes: [],
+            kvm: "nested",
+            machineType: undefined,
+            cloudInit: { packages: [], writeFiles: [], runcmd: [] },
+            tags: {},
+        });
+    });
+
+    it("merges defaults under named nodes, node values winning", () => {
+        const lab = parseLabConfig(
+            base({
+                defaults: { vcpus: 4, tags: { team: "kernel" }, cloudInit: { runcmd: ["echo a"] } },
+                nodes: [{ name: "builder", vcpus: 8, cloudInit: { runcmd: ["echo b"] } }, { name: "runner" }],
+            }),
+            "dev",
+        );
+        expect(lab.nodes.map((n) => [n.name, n.vcpus, n.configPath])).toEqual([
+            ["builder", 8, "nixlab:lab.nodes[0]"],
+            ["runner", 4, "nixlab:lab.nodes[1]"],
+        ]);
+        expect(lab.nodes[0]!.cloudInit.runcmd).toEqual(["echo a", "echo b"]);
+        expect(lab.nodes[1]!.tags).toEqual({ team: "kernel" });
+    });
+
+    it("reports every problem at once, each with its key path and the value given", () => {
+        expect(
+            problemsOf({
+                owner: "alice",
+                user: { sshAuthorizedKeys: [KEY] },
+                nodes: [
+                    { name: "a", memoryGiB: 0.1 },
+                    { name: "b", arch: "riscv64", colour: "blue" },
+                ],
+                network: { cidr: "10.0.0.5/24" },
+            }),
+        ).toEqual([
+            'nixlab:lab.network.cidr: must be an IPv4 CIDR like 10.77.0.0/24 (got "10.0.0.5/24")',
+            "nixlab:lab.nodes[0].memoryGiB: Too small: expected number to be >=0.5 (got 0.1)",
+            'nixlab:lab.nodes[1].arch: Invalid option: expected one of "x86_64"|"aarch64" (got "riscv64")',
+            "nixlab:lab.nodes[1].colour: unknown key; remove it or check its spelling (allowed keys are listed in Pulumi.yaml and the README)",
+        ]);
+    });
+
+    it("refuses a missing lab block with a pointer to an example", () => {
+        expect(problemsOf(undefined)).toEqual([
+            "nixlab:lab: is not set; add a `nixlab:lab` block to stacks/Pulumi.<stack>.yaml (copy stacks/Pulumi.local.yaml)",
+        ]);
+    });
+
+    it("refuses duplicate names, a too-small CIDR and missing per-arch artifacts", () => {
+        expect(
+            problemsOf(
+                base({
+                    nodes: [
+                        { name: "a", volumes: [{ name: "d", sizeGiB: 1 }, { name: "d", sizeGiB: 2 }] },
+                        { name: "a", arch: "aarch64" },
+                    ],
+                    network: { cidr: "10.0.0.0/29" },
+                    image: { artifacts: [{ path: "/x.qcow2", format: "qcow2", arch: "x86_64", bootMode: "bios" }] },
+                }),
+            ),
+        ).toEqual([
+            'nixlab:lab.nodes[0].volumes[1].name: duplicate volume name "d" on node a; volume names must be unique per node',
+            'nixlab:lab.nodes[1].name: duplicate node name "a" (also nodes[0]); node names must be unique',
+            'nixlab:lab.network.cidr: "10.0.0.0/29" has 6 usable addresses but 2 nodes need 12 (10 are reserved); use a /24 or larger',
+            "nixlab:lab.nodes[1].arch: no image artifact for aarch64; add one to nixlab:lab.image.artifacts, or remove artifacts to build images with Nix",
+        ]);
+    });
+
+    it("refuses root as the lab user and keyless labs", () => {
+        expect(problemsOf(base({ user: { name: "root", sshAuthorizedKeys: [] } }))).toEqual([
+            'nixlab:lab.user.name: must not be root; the lab user gets passwordless sudo (got "root")',
+            "nixlab:lab.user.sshAuthorizedKeys: needs at least one key, or nobody can log in (password login is disabled) (got [])",
+        ]);
+    });
+});
+
+describe("address helpers", () => {
+    it.each([
+        ["10.77.0.0/24", true],
+        ["10.77.0.1/24", false],
+        ["300.1.1.0/24", false],
+        ["0.0.0.0/0", true],
+        ["203.0.113.7/32", true],
+    ])("isCidrV4(%s) = %s", (cidr, ok) => expect(isCidrV4(cidr)).toBe(ok));
+
+    it("numbers hosts inside the CIDR and refuses outside it", () => {
+        expect(cidrHost("10.77.0.0/24", 10)).toBe("10.77.0.10");
+        expect(() => cidrHost("10.77.0.0/30", 4)).toThrow("host 4 is outside 10.77.0.0/30");
+    });
+
+    it("parses ttls and names labs from stacks", () => {
+        expect(ttlMillis("90m")).toBe(5_400_000);
+        expect(ttlMillis("3d")).toBe(259_200_000);
+        expect(labNameFromStack("aws-arm64")).toBe("aws-arm64");
+        expect(labNameFromStack("42")).toBe("lab");
+    });
+});
