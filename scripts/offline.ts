@@ -97,15 +97,26 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineResult> {
     monitor.registerResource = (req, cb) => {
         const parentUrn = req.getParent();
         if (parentUrn) {
-            const parentName = parentUrn.split("::").pop()!;
-            if (!parentUrn.includes("pulumi:pulumi:Stack")) parents.set(`${req.getType()}::${req.getName()}`, parentName);
+            // urn:pulumi:<stack>::<project>::<qualified type>::<name>; the qualified type
+            // chains ancestor types with '$', the last one being the parent's own.
+            const parts = parentUrn.split("::");
+            const parentType = parts[2]?.split("$").pop();
+            if (parentType !== "pulumi:pulumi:Stack") parents.set(`${req.getType()}::${req.getName()}`, parts.slice(3).join("::"));
         }
         return register(req, cb);
     };
 
-    const outputs = (await pulumi.runtime.runInPulumiStack(opts.program)) ?? {};
+    // runInPulumiStack resolves the stack's outputs as one object, which a single unknown
+    // makes wholly unknown in preview; keep the program's exports to resolve one by one.
+    let exported: Record<string, unknown> = {};
+    await pulumi.runtime.runInPulumiStack(async () => {
+        exported = (await opts.program()) ?? {};
+        return exported;
+    });
     const resolved: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(outputs)) resolved[k] = await resolveDeep(v);
+    for (const [k, v] of Object.entries(exported)) resolved[k] = await resolveDeep(v);
+    // Registrations made from inside applies may still be in flight: drain the RPC queue.
+    await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
     return { resources: recorded.filter((r) => r.type !== "pulumi:pulumi:Stack"), outputs: resolved };
 }
 
