@@ -11,6 +11,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { ConfigError } from "../components/problems";
+import { OFFLINE_PLAN_ENV } from "../images/build";
 import { describeValue, runOffline } from "./offline";
 import { planInvokes } from "./planInvokes";
 
@@ -45,17 +46,19 @@ export function stackFile(stack: string): string {
 /** Runs index.ts for a stack under mocks (preview mode) and returns the plan. Once per process. */
 export async function planStack(stack: string, configFile?: string): Promise<PlanJson> {
     const config = readStackConfig(configFile ?? stackFile(stack));
+    process.env[OFFLINE_PLAN_ENV] = "1";
     const result = await runOffline({
         stack,
         config,
         preview: true,
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        program: async () => require("../index"),
+        // import(), not require(): vitest can only load TypeScript through its own loader.
+        program: async () => ({ ...(await import("../index")) }),
         calls: planInvokes,
     });
     return {
         stack,
-        resources: result.resources.map((r) => ({
+        // Registration order follows promise timing; sort so a plan diff shows only real changes.
+        resources: [...result.resources].sort(byTypeAndName).map((r) => ({
             type: r.type,
             name: r.name,
             parent: r.parent ?? null,
@@ -63,6 +66,10 @@ export async function planStack(stack: string, configFile?: string): Promise<Pla
         })),
         outputs: result.outputs,
     };
+}
+
+function byTypeAndName(a: { type: string; name: string }, b: { type: string; name: string }): number {
+    return a.name === b.name ? a.type.localeCompare(b.type) : a.name.localeCompare(b.name);
 }
 
 export function renderPlanText(plan: PlanJson): string {
@@ -113,7 +120,13 @@ async function main(argv: string[]): Promise<number> {
     const opts = program.opts<{ stack: string; configFile?: string; json: boolean }>();
     const file = opts.configFile ?? stackFile(opts.stack);
     if (!fs.existsSync(file)) {
-        process.stderr.write(`nixlab plan: no stack config at ${file}; create it (copy stacks/Pulumi.local.yaml) or pass --config-file\n`);
+        const known = fs
+            .readdirSync(path.join(PROJECT_DIR, "stacks"))
+            .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+            .filter((s): s is string => !!s);
+        process.stderr.write(
+            `nixlab plan: no stack config at ${file}; stacks here: ${known.join(", ")}. Copy one to stacks/Pulumi.${opts.stack}.yaml, or pass --config-file\n`,
+        );
         return 2;
     }
     try {

@@ -1,6 +1,7 @@
 /**
- * Invokes the offline plan answers. Only invokes that a real `pulumi preview` would make
- * are listed; any other invoke fails the plan (runOffline has no silent default).
+ * Invokes the offline plan answers: none. An offline plan skips image builds (the only
+ * invoke the program makes) and any other invoke must fail loudly rather than get a
+ * made-up answer. Tests that run the plan pass this same table.
  */
 import type { CallHandler } from "./offline";
 
