@@ -46,6 +46,9 @@ export function renderCloudConfig({ lab, node, keys }: CloudConfigInput): string
                 gecos: "nixlab lab user",
                 lock_passwd: true,
                 sudo: "ALL=(ALL) NOPASSWD:ALL",
+                // Nested guests without sudo: /dev/kvm and libvirt's system socket.
+                // cloud-init creates a group that the image lacks.
+                groups: ["kvm", "libvirtd"],
                 ssh_authorized_keys: [...lab.user.sshAuthorizedKeys, keys.operatorPublicKey.trim()],
             },
         ],

@@ -70,6 +70,7 @@ describe("renderCloudConfig", () => {
                 gecos: "nixlab lab user",
                 lock_passwd: true,
                 sudo: "ALL=(ALL) NOPASSWD:ALL",
+                groups: ["kvm", "libvirtd"],
                 ssh_authorized_keys: [KEY, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOPERATOR"],
             },
         ]);
