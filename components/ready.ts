@@ -49,8 +49,9 @@ export function sshReadiness(name: string, args: SshReadinessArgs, opts: pulumi.
                 user: args.user,
                 privateKey: args.privateKey,
                 // A fresh VM takes a while to start sshd: ~10 minutes of retries (defaults are
-                // 10 attempts, which a slow first boot with a big image can exhaust).
-                dialErrorLimit: 60,
+                // 10 attempts, which a slow first boot with a big image can exhaust). Bare-metal
+                // hosts run minutes of firmware POST first: ~30 minutes for them.
+                dialErrorLimit: args.node.kvm === "metal" ? 180 : 60,
                 perDialTimeout: 10,
                 ...(args.proxy
                     ? { proxy: { host: args.proxy.host, user: args.proxy.user, port: args.proxy.port ?? 22, privateKey: args.privateKey } }

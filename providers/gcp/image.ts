@@ -1,0 +1,95 @@
+/**
+ * Image artifact → Compute Engine image: a tar.gz holding disk.raw goes into a private GCS
+ * bucket, and compute.Image imports it from there. Names derive from the content hash, so
+ * an unchanged image uploads nothing and a new closure shows as a replaced image.
+ */
+import * as gcp from "@pulumi/gcp";
+import * as pulumi from "@pulumi/pulumi";
+import type { BackendContext } from "../../components/backend";
+import type { Arch, BootMode } from "../../components/spec";
+import { ImageArtifact, shortHash } from "../../images/artifact";
+import { gcpLabelsOf } from "./labels";
+import type { GcpNet } from "./network";
+import { physicalName } from "./network";
+import { artifactProblem } from "./placement";
+
+export interface GcpImage {
+    image: gcp.compute.Image;
+    /** Shielded VM features (vTPM, integrity monitoring) need a UEFI image. */
+    uefi: pulumi.Output<boolean>;
+}
+
+/**
+ * Guest OS features the image declares (compute.Image guestOsFeatures). The kernel of the
+ * NixOS image has virtio-scsi, gve (gVNIC, in Linux since 5.3) and idpf (since 6.7), so it
+ * can take whichever NIC the machine type has: virtio-net on N1/N2, gVNIC on C3, IDPF on
+ * bare metal. UEFI_COMPATIBLE only when the image boots UEFI.
+ */
+export function guestOsFeatures(bootMode: BootMode): { type: string }[] {
+    return [
+        { type: "VIRTIO_SCSI_MULTIQUEUE" },
+        { type: "GVNIC" },
+        { type: "IDPF" },
+        ...(bootMode === "uefi" ? [{ type: "UEFI_COMPATIBLE" }] : []),
+    ];
+}
+
+export function checkedArtifact(arch: Arch, artifact: ImageArtifact): ImageArtifact {
+    if (artifact.arch !== arch) {
+        throw new Error(`nixlab: image for ${arch} nodes is an ${artifact.arch} build (${artifact.path}); build the gcp target for ${arch}`);
+    }
+    const problem = artifactProblem(artifact);
+    if (problem) throw new Error(`nixlab: image ${artifact.path}: ${problem}`);
+    return artifact;
+}
+
+export function createGcpImage(
+    ctx: BackendContext,
+    name: string,
+    args: { arch: Arch; artifact: pulumi.Output<ImageArtifact>; network: GcpNet },
+): GcpImage {
+    const { opts, config } = args.network;
+    const labels = gcpLabelsOf(ctx.tags);
+    const artifact = args.artifact.apply((a) => checkedArtifact(args.arch, a));
+    const short = artifact.apply((a) => shortHash(a.hash));
+
+    // The bucket only carries the upload to Compute Engine; it goes with the lab.
+    const bucket = new gcp.storage.Bucket(
+        `${name}-bucket`,
+        {
+            name: physicalName(`${name}-bucket`),
+            location: config.region,
+            uniformBucketLevelAccess: true,
+            publicAccessPrevention: "enforced",
+            // Google-managed encryption at rest is always on; no key to manage or lose.
+            forceDestroy: true,
+            labels,
+        },
+        opts,
+    );
+    const object = new gcp.storage.BucketObject(
+        `${name}-object`,
+        {
+            bucket: bucket.name,
+            name: pulumi.interpolate`nixlab/${short}.tar.gz`,
+            source: artifact.apply((a) => new pulumi.asset.FileAsset(a.path)),
+            contentType: "application/gzip",
+        },
+        opts,
+    );
+    const image = new gcp.compute.Image(
+        name,
+        {
+            // Images are global to the project: the lab name keeps two labs with the same
+            // image from claiming one name.
+            name: pulumi.interpolate`nixlab-${ctx.lab.name}-${short}`,
+            description: pulumi.interpolate`nixlab ${args.arch} NixOS image ${short} for lab ${ctx.lab.name}`,
+            // The API wants the object's https://storage.googleapis.com/<bucket>/<object> URL.
+            rawDisk: { source: pulumi.interpolate`https://storage.googleapis.com/${bucket.name}/${object.name}`, containerType: "TAR" },
+            guestOsFeatures: artifact.apply((a) => guestOsFeatures(a.bootMode)),
+            labels,
+        },
+        { ...opts, customTimeouts: { create: "30m" } },
+    );
+    return { image, uefi: artifact.apply((a) => a.bootMode === "uefi") };
+}

@@ -1,0 +1,95 @@
+/**
+ * The explicit GCP provider and the lab's isolated network: a custom-mode VPC network with
+ * one subnetwork (the lab CIDR), a firewall rule letting SSH in only from the configured
+ * CIDRs, and one allowing traffic between lab nodes. Egress is Compute Engine's implied
+ * allow-all.
+ */
+import * as gcp from "@pulumi/gcp";
+import type * as pulumi from "@pulumi/pulumi";
+import type { BackendContext } from "../../components/backend";
+import type { GcpConfig } from "./config";
+import { gcpLabelsOf } from "./labels";
+
+export interface GcpNet {
+    provider: gcp.Provider;
+    /** `{ parent, provider }` for every child of the lab on GCP. */
+    opts: pulumi.CustomResourceOptions;
+    config: GcpConfig;
+    network: gcp.compute.Network;
+    subnetwork: gcp.compute.Subnetwork;
+    /** Nodes wait for these, so SSH is open when the readiness check starts. */
+    firewalls: gcp.compute.Firewall[];
+}
+
+/**
+ * Physical name for a resource whose autoname (logical name + 8) would pass Compute
+ * Engine's 63-character limit: a cut name plus a hash of the full one. Undefined when the
+ * autoname fits, which keeps Pulumi's random suffix (no clash between two stacks).
+ */
+export function physicalName(logical: string): string | undefined {
+    if (logical.length + 8 <= 63) return undefined;
+    let h = 0;
+    for (const c of logical) h = (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0;
+    return `${logical.slice(0, 54).replace(/-+$/, "")}-${h.toString(16).padStart(8, "0")}`;
+}
+
+export function createGcpNetwork(ctx: BackendContext, name: string, config: GcpConfig): GcpNet {
+    const lab = ctx.lab;
+    // Default labels as well as explicit ones: a labelable resource added later without
+    // `labels` still carries the lab's.
+    const provider = new gcp.Provider(
+        `${name}-provider`,
+        { project: config.project, region: config.region, zone: config.zone, defaultLabels: gcpLabelsOf(ctx.tags) },
+        { parent: ctx.parent },
+    );
+    const opts: pulumi.CustomResourceOptions = { parent: ctx.parent, provider };
+
+    // Networks, subnetworks and firewall rules take no labels in the Compute API; they are
+    // found through the lab's name in theirs.
+    const network = new gcp.compute.Network(
+        `${name}-vpc`,
+        { autoCreateSubnetworks: false, description: `nixlab lab ${lab.name} (stack ${ctx.stack})` },
+        opts,
+    );
+    const subnetwork = new gcp.compute.Subnetwork(
+        `${name}-subnet`,
+        {
+            network: network.id,
+            region: config.region,
+            ipCidrRange: lab.network.cidr,
+            // Nodes without public addresses still reach Google APIs (e.g. GCS).
+            privateIpGoogleAccess: true,
+            description: `nixlab lab ${lab.name}: node addresses are .10 + index`,
+        },
+        opts,
+    );
+    const firewalls = [
+        new gcp.compute.Firewall(
+            `${name}-internal`,
+            {
+                network: network.id,
+                direction: "INGRESS",
+                sourceRanges: [lab.network.cidr],
+                allows: [{ protocol: "all" }],
+                description: "all traffic between lab nodes",
+            },
+            opts,
+        ),
+    ];
+    if (lab.network.sshIngressCidrs.length > 0) {
+        firewalls.push(
+            new gcp.compute.Firewall(
+                `${name}-ssh`,
+                {
+                    network: network.id,
+                    direction: "INGRESS",
+                    sourceRanges: lab.network.sshIngressCidrs,
+                    allows: [{ protocol: "tcp", ports: ["22"] }],
+                    description: "SSH from nixlab:lab.network.sshIngressCidrs",
+                },
+                opts,
+            ),
+        );
+    }
+    return { provider, opts, config, network, subnetwork, firewalls };
+}

@@ -1,0 +1,129 @@
+/**
+ * A lab node on Compute Engine, its extra disks, and the readiness check that makes `up`
+ * wait until cloud-init is done and /dev/kvm works on it.
+ */
+import * as gcp from "@pulumi/gcp";
+import * as pulumi from "@pulumi/pulumi";
+import type { BackendContext, LabNode, NodeArgs, VolumeArgs } from "../../components/backend";
+import { sshReadiness } from "../../components/ready";
+import { nodeTags } from "../../components/tags";
+import type { GcpImage } from "./image";
+import { gcpLabelsOf } from "./labels";
+import type { GcpNet } from "./network";
+import { physicalName } from "./network";
+import { machineOf, resolveMachine } from "./placement";
+
+export interface GcpVolume {
+    name: string;
+    disk: gcp.compute.Disk;
+    /** The guest finds the disk as /dev/disk/by-id/google-<deviceName>. */
+    deviceName: string;
+}
+
+export function createGcpVolume(ctx: BackendContext, name: string, args: VolumeArgs<GcpNet>): GcpVolume {
+    const { config, opts } = args.network;
+    // The disk type must suit the node's machine (Hyperdisk only on bare metal); placement
+    // is a pure function of the node, so resolving again gives the machine place() chose.
+    const machine = resolveMachine(args.node);
+    if (!machine) throw new Error(`nixlab: no GCP machine for node ${args.node.name}; place() should have refused it`);
+    const disk = new gcp.compute.Disk(
+        name,
+        {
+            name: physicalName(name),
+            zone: config.zone,
+            size: args.volume.sizeGiB,
+            type: machine.diskType,
+            // Encrypted at rest with Google-managed keys, always; nothing to configure.
+            labels: gcpLabelsOf(nodeTags(ctx.tags, args.node)),
+        },
+        opts,
+    );
+    return { name, disk, deviceName: args.volume.name };
+}
+
+export function createGcpNode(ctx: BackendContext, name: string, args: NodeArgs<GcpNet, GcpImage, GcpVolume>): LabNode {
+    const { node, network } = args;
+    const lab = ctx.lab;
+    const machine = machineOf(args.machine);
+    const metal = machine.kvm === "metal";
+    const labels = gcpLabelsOf(nodeTags(ctx.tags, node));
+    // Bare metal boots firmware before the OS: minutes.
+    const timeouts = metal ? { create: "45m", update: "45m", delete: "45m" } : undefined;
+
+    const instance = new gcp.compute.Instance(
+        name,
+        {
+            name: physicalName(name),
+            zone: network.config.zone,
+            machineType: machine.machineType,
+            bootDisk: {
+                autoDelete: true,
+                // Encrypted at rest with Google-managed keys (Compute Engine's default; it
+                // cannot be turned off), so no key resource is needed.
+                initializeParams: { image: args.image.image.selfLink, size: node.rootDiskGiB, type: machine.diskType, labels },
+            },
+            networkInterfaces: [
+                {
+                    subnetwork: network.subnetwork.id,
+                    networkIp: args.privateAddress,
+                    nicType: machine.nicType,
+                    // An empty access config asks for an ephemeral public address.
+                    accessConfigs: lab.network.publicAddresses ? [{}] : [],
+                },
+            ],
+            metadata: {
+                // cloud-init's GCE datasource reads `user-data` (256 KiB per value).
+                "user-data": args.userData,
+                // Keys come from cloud-init only: no OS Login, no project-wide SSH keys.
+                "enable-oslogin": "FALSE",
+                "block-project-ssh-keys": "TRUE",
+            },
+            advancedMachineFeatures: args.machine.nestedVirtualization ? { enableNestedVirtualization: true } : undefined,
+            minCpuPlatform: args.machine.nestedVirtualization ? machine.nestedMinCpuPlatform : undefined,
+            scheduling: machine.onHostMaintenance ? { onHostMaintenance: machine.onHostMaintenance, automaticRestart: true } : undefined,
+            // Stock NixOS is not signed for Secure Boot. vTPM and integrity monitoring need a
+            // UEFI image; bare metal has no Shielded VM at all.
+            shieldedInstanceConfig: args.image.uefi.apply((uefi) => ({
+                enableSecureBoot: false,
+                enableVtpm: uefi && !metal,
+                enableIntegrityMonitoring: uefi && !metal,
+            })),
+            // No service account: lab nodes need no Google API credentials.
+            allowStoppingForUpdate: true,
+            labels,
+        },
+        {
+            ...network.opts,
+            dependsOn: network.firewalls,
+            // Extra disks are attached by compute.AttachedDisk, which the instance must not undo.
+            ignoreChanges: ["attachedDisks"],
+            customTimeouts: timeouts,
+        },
+    );
+
+    const attachments = args.volumes.map(
+        (v) =>
+            new gcp.compute.AttachedDisk(
+                `${v.name}-attachment`,
+                { disk: v.disk.id, instance: instance.id, zone: network.config.zone, deviceName: v.deviceName },
+                network.opts,
+            ),
+    );
+
+    const sshHost = lab.network.publicAddresses
+        ? instance.networkInterfaces.apply((nics) => nics[0]?.accessConfigs?.[0]?.natIp ?? "")
+        : pulumi.output(args.privateAddress);
+    const ready = sshReadiness(
+        `${name}-ready`,
+        { node, host: sshHost, user: lab.user.name, privateKey: args.operatorPrivateKey, triggers: [instance.id] },
+        { parent: ctx.parent, dependsOn: [instance, ...attachments], customTimeouts: timeouts },
+    );
+
+    return {
+        resource: instance,
+        sshHost,
+        sshPort: pulumi.output(22),
+        privateAddress: pulumi.output(args.privateAddress),
+        ready,
+    };
+}

@@ -1,0 +1,160 @@
+/**
+ * The GCP capability check: each node's arch/kvm/size (or explicit machineType) becomes a
+ * machine type from the catalog, or a Problem saying why not and what would work. Pure.
+ */
+import type { MachineChoice, Placement } from "../../components/backend";
+import type { Problem } from "../../components/problems";
+import { show } from "../../components/problems";
+import type { ImageArtifactSpec, LabSpec, NodeSpec } from "../../components/spec";
+import { GCP_ARM_METAL, GCP_CATALOG, GcpMachine, provides } from "./catalog";
+
+const NESTED_DOC = "https://cloud.google.com/compute/docs/instances/nested-virtualization/overview";
+const SUGGESTIONS = 4;
+
+export function findMachine(machineType: string): GcpMachine | undefined {
+    return GCP_CATALOG.find((m) => m.machineType === machineType);
+}
+
+/** Types of the node's arch that give its kvm mode, smallest first (vCPUs, memory, catalog order). */
+export function candidates(node: Pick<NodeSpec, "arch" | "kvm">): GcpMachine[] {
+    return GCP_CATALOG.map((m, order) => ({ m, order }))
+        .filter(({ m }) => m.arch === node.arch && provides(m, node.kvm))
+        .sort((a, b) => a.m.vcpus - b.m.vcpus || a.m.memoryGiB - b.m.memoryGiB || a.order - b.order)
+        .map(({ m }) => m);
+}
+
+/** The machine a node gets; the volume and node code need its disk/NIC needs too. */
+export function machineOf(choice: MachineChoice): GcpMachine {
+    const m = findMachine(choice.machineType);
+    if (!m) throw new Error(`nixlab: ${choice.machineType} is not in the GCP catalog; place() should have refused it`);
+    return m;
+}
+
+/**
+ * The machine a node resolves to, without the checks (place() has done them): what the
+ * volume code needs to pick a disk type the node's machine can attach.
+ */
+export function resolveMachine(node: NodeSpec): GcpMachine | undefined {
+    if (node.machineType !== undefined) return findMachine(node.machineType);
+    return candidates(node).find((m) => m.vcpus >= node.vcpus && m.memoryGiB >= node.memoryGiB);
+}
+
+function list(machines: GcpMachine[]): string {
+    return machines
+        .slice(0, SUGGESTIONS)
+        .map((m) => m.machineType)
+        .join(", ");
+}
+
+/**
+ * aarch64 on GCP. Nested is refused for the cloud's own reason. Metal and none are refused
+ * for a tooling reason: an Arm VM or bare-metal host boots only from an image marked
+ * ARM64, and gcp.compute.Image (@pulumi/gcp 9.37, like terraform-provider-google's
+ * google_compute_image) has no `architecture` argument, so nixlab cannot upload one.
+ */
+function armProblem(node: NodeSpec): Problem {
+    const x86 = candidates({ arch: "x86_64", kvm: node.kvm === "none" ? "nested" : node.kvm });
+    const why =
+        node.kvm === "nested"
+            ? `kvm: nested is impossible for aarch64 on GCP: nested virtualization exists only on Intel VMs ("You can't use VMs powered by AMD and Arm processors", ${NESTED_DOC})`
+            : `aarch64 is not supported on GCP by nixlab: Arm machines (e.g. ${GCP_ARM_METAL.join(", ")}) boot only images marked ARM64, and gcp.compute.Image in @pulumi/gcp 9.37 cannot set an image's architecture`;
+    return {
+        path: `${node.configPath}.${node.kvm === "nested" ? "kvm" : "arch"}`,
+        message: `${why}. What works: arch: x86_64 on GCP (${list(x86)}), or the aws backend for aarch64 with kvm: metal (Graviton .metal)`,
+    };
+}
+
+function choose(node: NodeSpec): { choice?: MachineChoice; problem?: Problem } {
+    if (node.arch === "aarch64") return { problem: armProblem(node) };
+    const fits = candidates(node);
+    if (node.machineType !== undefined) return explicit(node, fits);
+    const pick = fits.find((m) => m.vcpus >= node.vcpus && m.memoryGiB >= node.memoryGiB);
+    if (!pick) {
+        const largest = [...fits].sort((a, b) => b.vcpus - a.vcpus || b.memoryGiB - a.memoryGiB)[0]!;
+        return {
+            problem: {
+                path: `${node.configPath}.vcpus`,
+                message:
+                    `node ${node.name} asks for ${node.vcpus} vCPUs and ${node.memoryGiB} GiB, more than any ${node.arch} type with kvm: ${node.kvm} in the GCP catalog; ` +
+                    `the largest is ${largest.machineType} (${largest.vcpus} vCPUs, ${largest.memoryGiB} GB). Lower vcpus/memoryGiB`,
+            },
+        };
+    }
+    return {
+        choice: {
+            machineType: pick.machineType,
+            reason: `smallest ${node.arch} type with kvm: ${node.kvm} for ${node.vcpus} vCPUs/${node.memoryGiB} GiB (${pick.vcpus} vCPUs, ${pick.memoryGiB} GB; ${pick.source})`,
+            nestedVirtualization: node.kvm === "nested",
+        },
+    };
+}
+
+function explicit(node: NodeSpec, fits: GcpMachine[]): { choice?: MachineChoice; problem?: Problem } {
+    const type = node.machineType!;
+    const path = `${node.configPath}.machineType`;
+    const known = findMachine(type);
+    const instead = `use one of ${list(fits)} (smallest first), or remove machineType to choose by vcpus/memoryGiB`;
+    if (!known) {
+        const e2 = /^e2-/.test(type) ? " (E2 VMs have no VT-x, whatever the CPU underneath)" : "";
+        return {
+            problem: {
+                path,
+                message: `${show(type)} is not in the GCP catalog (providers/gcp/catalog.ts: N1, N2, C3 and C3 bare metal)${e2}, so nixlab cannot vouch that it gives ${node.arch} with kvm: ${node.kvm}; ${instead}`,
+            },
+        };
+    }
+    if (!provides(known, node.kvm)) {
+        const what =
+            known.kvm === "metal"
+                ? `${type} is bare metal, which gives kvm: metal, not nested (set kvm: metal to keep it)`
+                : `${type} is a VM; it gives kvm: nested, not metal (set kvm: nested to keep it)`;
+        return { problem: { path, message: `${what}; ${instead}` } };
+    }
+    return {
+        choice: {
+            machineType: type,
+            reason: `set in config (${path}); ${known.vcpus} vCPUs, ${known.memoryGiB} GB, kvm: ${known.kvm} (${known.source})`,
+            nestedVirtualization: node.kvm === "nested",
+        },
+    };
+}
+
+/** Compute Engine imports only a gzipped tar holding disk.raw (images/create-delete-deprecate-private-images). */
+export function artifactProblem(a: Pick<ImageArtifactSpec, "format">): string | undefined {
+    if (a.format !== "tar.gz") {
+        return `format ${show(a.format)} cannot become a Compute Engine image; it takes a tar.gz holding disk.raw (build the gcp image target)`;
+    }
+    return undefined;
+}
+
+export function artifactProblems(artifacts: ImageArtifactSpec[] | undefined): Problem[] {
+    return (artifacts ?? []).flatMap((a, i) => {
+        const msg = artifactProblem(a);
+        return msg ? [{ path: `nixlab:lab.image.artifacts[${i}].format`, message: msg }] : [];
+    });
+}
+
+/** Readiness connects from where Pulumi runs, which is never inside the lab's new network. */
+export function ingressProblems(lab: LabSpec): Problem[] {
+    if (lab.network.sshIngressCidrs.length > 0) return [];
+    return [
+        {
+            path: "nixlab:lab.network.sshIngressCidrs",
+            message:
+                "is empty, so nothing outside the lab can reach SSH and `up` would wait for readiness until it times out; " +
+                "add the address Pulumi runs from, e.g. [203.0.113.7/32]",
+        },
+    ];
+}
+
+export function placeGcp(lab: LabSpec): Placement {
+    const problems: Problem[] = [];
+    const machines: Record<string, MachineChoice> = {};
+    for (const node of lab.nodes) {
+        const { choice, problem } = choose(node);
+        if (problem) problems.push(problem);
+        if (choice) machines[node.name] = choice;
+    }
+    problems.push(...artifactProblems(lab.image.artifacts), ...ingressProblems(lab));
+    return { problems, machines };
+}

@@ -1,0 +1,149 @@
+/**
+ * The aws-arm64 lab as `pulumi up` would see it, with fake cloud answers: keys, instance
+ * addresses and the readiness command's output. Two settings differ from the stack file
+ * to cover their branches: nixlab:aws.vmimportRoleName names an existing role, and
+ * publicAddresses is false. Checks what only a deployment shows: the rendered user-data,
+ * the readiness connection, and the per-node stack outputs.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { Lab } from "../components/lab";
+import { parseLabConfig } from "../components/spec";
+import { factory } from "../providers/aws";
+import { RecordedResource, revealValue, runOffline } from "../scripts/offline";
+
+const STACK = "aws-arm64";
+const ROOT = path.resolve(__dirname, "..");
+const FIXTURE_DIR = path.join(os.tmpdir(), "nixlab-test-aws-up");
+const IMAGE = path.join(FIXTURE_DIR, "nixos-amazon-aarch64.vhd");
+const USER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBZOzhVcmTEVpg5oM2T3zXbZ1EAtLpIhrtZbUU2qmK1v alice@laptop";
+
+let resources: RecordedResource[] = [];
+let outputs: Record<string, unknown> = {};
+
+/** What tls.PrivateKey would hand back, distinct per key. */
+function fakeKey(name: string) {
+    const b64 = Buffer.from(name).toString("base64").replace(/=/g, "");
+    return {
+        privateKeyOpenssh: `-----BEGIN OPENSSH PRIVATE KEY-----\n${b64}\n-----END OPENSSH PRIVATE KEY-----\n`,
+        publicKeyOpenssh: `ssh-ed25519 AAAAC3Nza${b64}\n`,
+        publicKeyFingerprintSha256: `SHA256:${b64}`,
+    };
+}
+
+beforeAll(async () => {
+    fs.mkdirSync(FIXTURE_DIR, { recursive: true });
+    fs.writeFileSync(IMAGE, "not really a disk image");
+    const doc = parse(fs.readFileSync(path.join(ROOT, "stacks", `Pulumi.${STACK}.yaml`), "utf8")) as { config: Record<string, unknown> };
+    const stackLab = doc.config["nixlab:lab"] as { network: Record<string, unknown> };
+    const lab = {
+        ...stackLab,
+        expiresAt: "2026-12-01T18:00:00Z",
+        network: { ...stackLab.network, publicAddresses: false },
+        image: { artifacts: [{ path: IMAGE, format: "vhd", arch: "aarch64", bootMode: "uefi", sha256: "ab".repeat(32) }] },
+    };
+    const aws = { ...(doc.config["nixlab:aws"] as object), vmimportRoleName: "vmimport" };
+    const result = await runOffline({
+        stack: STACK,
+        config: {},
+        preview: false,
+        program: async () => {
+            const spec = parseLabConfig(lab, STACK);
+            const l = new Lab(spec.name, { spec, backend: factory.fromConfig(aws), stack: STACK, projectDir: ROOT });
+            return { nodes: l.nodes };
+        },
+        resources: [
+            ({ type, name, inputs }) => {
+                if (type === "tls:index/privateKey:PrivateKey") return { id: `${name}-id`, state: { ...inputs, ...fakeKey(name) } };
+                if (type === "command:remote:Command") {
+                    const node = /^kvm-arm-(.+)-ready$/.exec(name)![1];
+                    return { id: `${name}-id`, state: { ...inputs, stdout: `NIXLAB-READY node=${node} kvm=ok cloud-init-rc=0\n`, stderr: "" } };
+                }
+                return undefined;
+            },
+        ],
+    });
+    resources = result.resources;
+    outputs = result.outputs;
+}, 60_000);
+
+function all(type: string): RecordedResource[] {
+    return resources.filter((r) => r.type === type);
+}
+
+function one(type: string, name: string): RecordedResource {
+    const found = resources.filter((r) => r.type === type && r.name === name);
+    expect(found, `${type} ${name}`).toHaveLength(1);
+    return found[0]!;
+}
+
+describe("aws-arm64 up (fake cloud)", () => {
+    it("reports each node ready, on its machine type, reachable at its private address", () => {
+        expect(outputs.nodes).toEqual({
+            host: {
+                name: "host",
+                machineType: "c6g.metal",
+                privateAddress: "10.78.0.10",
+                sshHost: "10.78.0.10",
+                sshPort: 22,
+                ssh: "ssh -o HostKeyAlias=kvm-arm-host -o UserKnownHostsFile=~/.ssh/nixlab/kvm-arm.known_hosts -o StrictHostKeyChecking=yes lab@10.78.0.10",
+                hostKeyFingerprints: { ed25519: fakeKey("kvm-arm-host-host-ed25519").publicKeyFingerprintSha256 },
+                ready: "NIXLAB-READY node=host kvm=ok cloud-init-rc=0",
+            },
+            builder: {
+                name: "builder",
+                machineType: "c7g.metal",
+                privateAddress: "10.78.0.11",
+                sshHost: "10.78.0.11",
+                sshPort: 22,
+                ssh: "ssh -o HostKeyAlias=kvm-arm-builder -o UserKnownHostsFile=~/.ssh/nixlab/kvm-arm.known_hosts -o StrictHostKeyChecking=yes lab@10.78.0.11",
+                hostKeyFingerprints: { ed25519: fakeKey("kvm-arm-builder-host-ed25519").publicKeyFingerprintSha256 },
+                ready: "NIXLAB-READY node=builder kvm=ok cloud-init-rc=0",
+            },
+        });
+    });
+
+    it("renders each node's cloud-init into userData: its host key, the user's and the operator's SSH keys, no passwords", () => {
+        for (const node of ["host", "builder"]) {
+            const doc = revealValue(one("aws:ec2/instance:Instance", `kvm-arm-${node}`).inputs.userData) as string;
+            expect(doc.startsWith("#cloud-config\n")).toBe(true);
+            expect(doc).toContain(`hostname: ${node}\n`);
+            expect(doc).toContain(USER_KEY);
+            expect(doc).toContain(fakeKey("kvm-arm-operator-key").publicKeyOpenssh.trim());
+            expect(doc).toContain(fakeKey(`kvm-arm-${node}-host-ed25519`).privateKeyOpenssh.trim().split("\n")[1]!);
+            expect(doc).toContain("lock_passwd: true");
+            expect(doc).toContain("ssh_pwauth: false");
+            expect(Buffer.byteLength(doc)).toBeLessThanOrEqual(16 * 1024);
+        }
+    });
+
+    it("checks readiness over SSH at the private address with the operator key, once per instance", () => {
+        for (const [node, ip] of [
+            ["host", "10.78.0.10"],
+            ["builder", "10.78.0.11"],
+        ]) {
+            const cmd = one("command:remote:Command", `kvm-arm-${node}-ready`).inputs;
+            expect(revealValue(cmd.connection)).toMatchObject({
+                host: ip,
+                port: 22,
+                user: "lab",
+                privateKey: fakeKey("kvm-arm-operator-key").privateKeyOpenssh,
+            });
+            expect(cmd.triggers).toEqual([`kvm-arm-${node}-id`]);
+            expect(cmd.create).toContain(`/dev/kvm missing although kvm: metal was asked for`);
+        }
+    });
+
+    it("gives nodes no public address when publicAddresses is false", () => {
+        for (const i of all("aws:ec2/instance:Instance")) expect(i.inputs.associatePublicIpAddress).toBe(false);
+    });
+
+    it("imports through the role named in nixlab:aws.vmimportRoleName and creates none", () => {
+        expect(all("aws:iam/role:Role")).toEqual([]);
+        expect(all("aws:iam/rolePolicy:RolePolicy")).toEqual([]);
+        expect(one("aws:ebs/snapshotImport:SnapshotImport", "kvm-arm-image-aarch64-snapshot").inputs.roleName).toBe("vmimport");
+    });
+});

@@ -1,0 +1,147 @@
+/**
+ * A GCP lab as `pulumi up` would see it, with fake cloud answers (keys, public addresses,
+ * the readiness command's output): the gcp-x86_64 stack with its nodes replaced by one C3
+ * bare-metal node and one small N1 VM, to cover the metal and N1 branches.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { Lab } from "../components/lab";
+import { parseLabConfig } from "../components/spec";
+import { factory } from "../providers/gcp";
+import { guestOsFeatures } from "../providers/gcp/image";
+import { describeValue, RecordedResource, revealValue, runOffline } from "../scripts/offline";
+
+const STACK = "gcp-x86_64";
+const ROOT = path.resolve(__dirname, "..");
+const FIXTURE_DIR = path.join(os.tmpdir(), "nixlab-test-gcp-up");
+const IMAGE = path.join(FIXTURE_DIR, "nixos-gce.raw.tar.gz");
+const PUBLIC = { "kvm-gce-metal": "198.51.100.10", "kvm-gce-vm": "198.51.100.11" } as Record<string, string>;
+
+let resources: RecordedResource[] = [];
+let outputs: Record<string, unknown> = {};
+
+function fakeKey(name: string) {
+    const b64 = Buffer.from(name).toString("base64").replace(/=/g, "");
+    return {
+        privateKeyOpenssh: `-----BEGIN OPENSSH PRIVATE KEY-----\n${b64}\n-----END OPENSSH PRIVATE KEY-----\n`,
+        publicKeyOpenssh: `ssh-ed25519 AAAAC3Nza${b64}\n`,
+        publicKeyFingerprintSha256: `SHA256:${b64}`,
+    };
+}
+
+beforeAll(async () => {
+    fs.mkdirSync(FIXTURE_DIR, { recursive: true });
+    fs.writeFileSync(IMAGE, "not really a disk image");
+    const doc = parse(fs.readFileSync(path.join(ROOT, "stacks", `Pulumi.${STACK}.yaml`), "utf8")) as { config: Record<string, unknown> };
+    const lab = {
+        ...(doc.config["nixlab:lab"] as Record<string, unknown>),
+        expiresAt: "2026-12-01T18:00:00Z",
+        image: { artifacts: [{ path: IMAGE, format: "tar.gz", arch: "x86_64", bootMode: "uefi", sha256: "ef".repeat(32) }] },
+        defaults: undefined,
+        nodes: [
+            { name: "metal", kvm: "metal", rootDiskGiB: 100, volumes: [{ name: "scratch", sizeGiB: 500 }] },
+            { name: "vm", vcpus: 2, memoryGiB: 4, kvm: "nested" },
+        ],
+    };
+    const result = await runOffline({
+        stack: STACK,
+        config: {},
+        preview: false,
+        program: async () => {
+            const spec = parseLabConfig(lab, STACK);
+            const l = new Lab(spec.name, { spec, backend: factory.fromConfig(doc.config["nixlab:gcp"]), stack: STACK, projectDir: ROOT });
+            return { nodes: l.nodes };
+        },
+        resources: [
+            ({ type, name, inputs }) => {
+                if (type === "tls:index/privateKey:PrivateKey") return { id: `${name}-id`, state: { ...inputs, ...fakeKey(name) } };
+                if (type === "gcp:compute/instance:Instance") {
+                    const nics = (inputs.networkInterfaces as Record<string, unknown>[]).map((n) => ({ ...n, accessConfigs: [{ natIp: PUBLIC[name] }] }));
+                    return { id: `${name}-id`, state: { ...inputs, networkInterfaces: nics } };
+                }
+                if (type === "command:remote:Command") {
+                    const node = /^kvm-gce-(.+)-ready$/.exec(name)![1];
+                    return { id: `${name}-id`, state: { ...inputs, stdout: `NIXLAB-READY node=${node} kvm=ok cloud-init-rc=0\n`, stderr: "" } };
+                }
+                return undefined;
+            },
+        ],
+    });
+    resources = result.resources;
+    outputs = result.outputs;
+}, 60_000);
+
+function one(type: string, name: string): RecordedResource {
+    const found = resources.filter((r) => r.type === type && r.name === name);
+    expect(found, `${type} ${name}`).toHaveLength(1);
+    return found[0]!;
+}
+
+describe("gcp up with a bare-metal node (fake cloud)", () => {
+    it("reports each node ready, on its machine type, at its public address", () => {
+        const nodes = outputs.nodes as Record<string, Record<string, unknown>>;
+        expect(Object.keys(nodes)).toEqual(["metal", "vm"]);
+        expect(nodes.metal).toMatchObject({
+            machineType: "c3-highcpu-192-metal",
+            privateAddress: "10.79.0.10",
+            sshHost: "198.51.100.10",
+            ready: "NIXLAB-READY node=metal kvm=ok cloud-init-rc=0",
+        });
+        expect(nodes.vm).toMatchObject({
+            machineType: "n1-standard-2",
+            privateAddress: "10.79.0.11",
+            sshHost: "198.51.100.11",
+            ready: "NIXLAB-READY node=vm kvm=ok cloud-init-rc=0",
+        });
+    });
+
+    it("runs C3 bare metal with TERMINATE on maintenance, one IDPF NIC, Hyperdisk, no nested flag, no Shielded VM", () => {
+        const i = one("gcp:compute/instance:Instance", "kvm-gce-metal").inputs;
+        expect(i.machineType).toBe("c3-highcpu-192-metal");
+        expect(i.scheduling).toEqual({ onHostMaintenance: "TERMINATE", automaticRestart: true });
+        expect(i.advancedMachineFeatures).toBeUndefined();
+        expect(i.networkInterfaces).toEqual([{ subnetwork: "kvm-gce-net-subnet-id", networkIp: "10.79.0.10", nicType: "IDPF", accessConfigs: [{}] }]);
+        expect((i.bootDisk as { initializeParams: Record<string, unknown> }).initializeParams).toMatchObject({ size: 100, type: "hyperdisk-balanced" });
+        expect(i.shieldedInstanceConfig).toEqual({ enableSecureBoot: false, enableVtpm: false, enableIntegrityMonitoring: false });
+        expect(one("gcp:compute/disk:Disk", "kvm-gce-metal-scratch").inputs).toMatchObject({ size: 500, type: "hyperdisk-balanced" });
+    });
+
+    it("runs the N1 VM nested on Haswell or newer", () => {
+        const i = one("gcp:compute/instance:Instance", "kvm-gce-vm").inputs;
+        expect(i.machineType).toBe("n1-standard-2");
+        expect(i.advancedMachineFeatures).toEqual({ enableNestedVirtualization: true });
+        expect(i.minCpuPlatform).toBe("Intel Haswell");
+        expect(i.scheduling).toBeUndefined();
+        expect(i.shieldedInstanceConfig).toEqual({ enableSecureBoot: false, enableVtpm: true, enableIntegrityMonitoring: true });
+    });
+
+    it("puts each node's cloud-init into the user-data metadata key", () => {
+        for (const node of ["metal", "vm"]) {
+            const metadata = revealValue(one("gcp:compute/instance:Instance", `kvm-gce-${node}`).inputs.metadata) as Record<string, string>;
+            expect(Object.keys(metadata).sort()).toEqual(["block-project-ssh-keys", "enable-oslogin", "user-data"]);
+            expect(metadata["user-data"]!.startsWith("#cloud-config\n")).toBe(true);
+            expect(metadata["user-data"]).toContain(`hostname: ${node}\n`);
+            expect(metadata["user-data"]).toContain(fakeKey(`kvm-gce-${node}-host-ed25519`).publicKeyOpenssh.trim());
+        }
+    });
+
+    it("checks readiness at the public address with the operator key", () => {
+        for (const node of ["metal", "vm"]) {
+            const cmd = one("command:remote:Command", `kvm-gce-${node}-ready`).inputs;
+            expect(describeValue(cmd.connection)).toBe("[secret]");
+            expect(revealValue(cmd.connection)).toMatchObject({
+                host: PUBLIC[`kvm-gce-${node}`],
+                user: "lab",
+                privateKey: fakeKey("kvm-gce-operator-key").privateKeyOpenssh,
+            });
+        }
+    });
+
+    it("declares UEFI only for UEFI images", () => {
+        expect(guestOsFeatures("bios").map((f) => f.type)).toEqual(["VIRTIO_SCSI_MULTIQUEUE", "GVNIC", "IDPF"]);
+        expect(guestOsFeatures("uefi").map((f) => f.type)).toEqual(["VIRTIO_SCSI_MULTIQUEUE", "GVNIC", "IDPF", "UEFI_COMPATIBLE"]);
+    });
+});
