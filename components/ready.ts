@@ -6,7 +6,8 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { READY_MARKER } from "./cloudinit";
-import type { NodeSpec } from "./spec";
+import type { Problem } from "./problems";
+import type { LabSpec, NodeSpec } from "./spec";
 
 /** The remote script. `cloud-init status --wait` exits 0 when done, 2 when done with recoverable errors. */
 export function readinessScript(node: NodeSpec): string {
@@ -63,4 +64,20 @@ export function sshReadiness(name: string, args: SshReadinessArgs, opts: pulumi.
         opts,
     );
     return check.stdout.apply((s) => s.trim());
+}
+
+/**
+ * For backends that check readiness over SSH from where Pulumi runs, which is never inside
+ * a lab's new, isolated network: with no ingress CIDR, `up` could only time out.
+ */
+export function sshIngressProblems(lab: LabSpec): Problem[] {
+    if (lab.network.sshIngressCidrs.length > 0) return [];
+    return [
+        {
+            path: "nixlab:lab.network.sshIngressCidrs",
+            message:
+                "is empty, so nothing outside the lab can reach SSH and `up` would wait for readiness until it times out; " +
+                "add the address Pulumi runs from, e.g. [203.0.113.7/32]",
+        },
+    ];
 }

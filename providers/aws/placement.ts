@@ -4,6 +4,7 @@
  * work. Pure; registers nothing.
  */
 import type { MachineChoice, Placement } from "../../components/backend";
+import { sshIngressProblems } from "../../components/ready";
 import type { Problem } from "../../components/problems";
 import { show } from "../../components/problems";
 import type { ImageArtifactSpec, LabSpec, NodeSpec } from "../../components/spec";
@@ -153,22 +154,7 @@ export function placeAws(lab: LabSpec): Placement {
             });
         }
     }
-    problems.push(...artifactProblems(lab.image.artifacts), ...ingressProblems(lab));
+    problems.push(...artifactProblems(lab.image.artifacts), ...sshIngressProblems(lab));
     return { problems, machines };
 }
 
-/**
- * The readiness check connects over SSH from where Pulumi runs, which is never inside a
- * lab's new, isolated network: with no ingress CIDR, `up` could only time out.
- */
-export function ingressProblems(lab: LabSpec): Problem[] {
-    if (lab.network.sshIngressCidrs.length > 0) return [];
-    return [
-        {
-            path: "nixlab:lab.network.sshIngressCidrs",
-            message:
-                "is empty, so nothing outside the lab can reach SSH and `up` would wait for readiness until it times out; " +
-                "add the address Pulumi runs from, e.g. [203.0.113.7/32] (curl -s https://checkip.amazonaws.com)",
-        },
-    ];
-}

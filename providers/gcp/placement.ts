@@ -3,6 +3,7 @@
  * machine type from the catalog, or a Problem saying why not and what would work. Pure.
  */
 import type { MachineChoice, Placement } from "../../components/backend";
+import { sshIngressProblems } from "../../components/ready";
 import type { Problem } from "../../components/problems";
 import { show } from "../../components/problems";
 import type { ImageArtifactSpec, LabSpec, NodeSpec } from "../../components/spec";
@@ -134,19 +135,6 @@ export function artifactProblems(artifacts: ImageArtifactSpec[] | undefined): Pr
     });
 }
 
-/** Readiness connects from where Pulumi runs, which is never inside the lab's new network. */
-export function ingressProblems(lab: LabSpec): Problem[] {
-    if (lab.network.sshIngressCidrs.length > 0) return [];
-    return [
-        {
-            path: "nixlab:lab.network.sshIngressCidrs",
-            message:
-                "is empty, so nothing outside the lab can reach SSH and `up` would wait for readiness until it times out; " +
-                "add the address Pulumi runs from, e.g. [203.0.113.7/32]",
-        },
-    ];
-}
-
 export function placeGcp(lab: LabSpec): Placement {
     const problems: Problem[] = [];
     const machines: Record<string, MachineChoice> = {};
@@ -155,6 +143,6 @@ export function placeGcp(lab: LabSpec): Placement {
         if (problem) problems.push(problem);
         if (choice) machines[node.name] = choice;
     }
-    problems.push(...artifactProblems(lab.image.artifacts), ...ingressProblems(lab));
+    problems.push(...artifactProblems(lab.image.artifacts), ...sshIngressProblems(lab));
     return { problems, machines };
 }
