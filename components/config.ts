@@ -62,20 +62,19 @@ export function loadProgramConfig(
             else throw e;
         }
     };
-    collect(() => {
-        spec = parseLabConfig(parseJson(config.lab, "lab", problems), stack);
-    });
+    const labRaw = parseJson(config.lab, "lab", problems);
+    if (labRaw !== UNPARSABLE) collect(() => (spec = parseLabConfig(labRaw, stack)));
     if (kind) {
-        const factory = factories[kind];
-        collect(() => {
-            backend = factory.fromConfig(parseJson(config[kind], kind, problems));
-        });
+        const raw = parseJson(config[kind], kind, problems);
+        if (raw !== UNPARSABLE) collect(() => (backend = factories[kind].fromConfig(raw)));
     }
     if (problems.length > 0 || !spec || !backend) throw new ConfigError(problems);
     return { spec, backend };
 }
 
-/** Structured config arrives as JSON text; a plain string is passed through as such. */
+const UNPARSABLE = Symbol("unparsable");
+
+/** Structured config arrives as JSON text; anything else is reported once, here. */
 function parseJson(raw: string | undefined, key: string, problems: Problem[]): unknown {
     if (raw === undefined) return undefined;
     try {
@@ -85,6 +84,6 @@ function parseJson(raw: string | undefined, key: string, problems: Problem[]): u
             path: `${PROJECT}:${key}`,
             message: `must be a structured value (a YAML mapping in the stack file), got the string ${show(raw)}`,
         });
-        return undefined;
+        return UNPARSABLE;
     }
 }

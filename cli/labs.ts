@@ -1,0 +1,198 @@
+/**
+ * What `nixlab` knows about a lab stack, read only from the stack's own config and
+ * outputs (never guessed from its name), and the pure decisions made from it: when a lab
+ * expires, whether `gc` destroys it, what `up` writes as its expiry.
+ */
+import { UsageError } from "./errors";
+import type { ConfigMap, OutputMap, StackInfo } from "./workspace";
+
+export const LAB_KEY = "nixlab:lab";
+export const EXPIRES_AT_KEY = "nixlab:lab.expiresAt";
+export const TTL_KEY = "nixlab:lab.ttl";
+export const DEFAULT_TTL = "8h";
+
+/** The parts of `nixlab:lab` the command line reads. */
+export interface LabConfigView {
+    name?: string;
+    owner?: string;
+    ttl?: string;
+    expiresAt?: string;
+    nodes?: unknown;
+}
+
+export type LabState = "running" | "expired" | "empty" | "updating" | "no-expiry" | "unreadable";
+
+export interface LabRow {
+    stack: string;
+    lab?: string;
+    owner?: string;
+    backend?: string;
+    nodes?: number;
+    createdAt?: string;
+    expiresAt?: string;
+    /** Where expiresAt came from: the deployed stack's output, or the stack config. */
+    expirySource?: "output" | "config";
+    state: LabState;
+    /** Why the stack could not be read, if it could not. */
+    error?: string;
+}
+
+/** Structured config arrives as JSON text; anything unparsable is treated as absent. */
+export function labConfig(config: ConfigMap | undefined): LabConfigView | undefined {
+    const raw = config?.[LAB_KEY]?.value;
+    if (raw === undefined) return undefined;
+    try {
+        const v: unknown = JSON.parse(raw);
+        return v && typeof v === "object" && !Array.isArray(v) ? (v as LabConfigView) : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+function str(v: unknown): string | undefined {
+    return typeof v === "string" && v.length > 0 ? v : undefined;
+}
+
+function output(outputs: OutputMap | undefined, key: string): unknown {
+    return outputs?.[key]?.value;
+}
+
+/** A time is usable only if it parses; a malformed one is no expiry at all. */
+function validTime(s: string | undefined): string | undefined {
+    return s !== undefined && Number.isFinite(Date.parse(s)) ? s : undefined;
+}
+
+function nodeCount(outputs: OutputMap | undefined, lab: LabConfigView | undefined): number | undefined {
+    const nodes = output(outputs, "nodes");
+    if (nodes && typeof nodes === "object") return Object.keys(nodes).length;
+    const cfg = lab?.nodes;
+    if (Array.isArray(cfg)) return cfg.length;
+    if (cfg && typeof cfg === "object" && typeof (cfg as { count?: unknown }).count === "number") return (cfg as { count: number }).count;
+    return undefined;
+}
+
+export interface LabSources {
+    summary: StackInfo;
+    config?: ConfigMap;
+    outputs?: OutputMap;
+    createdAt?: string;
+    /** Set when config or outputs could not be read. */
+    error?: string;
+}
+
+/**
+ * One stack's row. The deployed output `expiresAt` wins over `nixlab:lab.expiresAt` in
+ * config: outputs live in the backend (what every machine sees), the stack file may be
+ * missing or stale on the machine running `gc`.
+ */
+export function labRow(src: LabSources, now: Date): LabRow {
+    const lab = labConfig(src.config);
+    const fromOutput = validTime(str(output(src.outputs, "expiresAt")));
+    const fromConfig = validTime(str(lab?.expiresAt));
+    const expiresAt = fromOutput ?? fromConfig;
+    const row: LabRow = {
+        stack: src.summary.name,
+        lab: str(output(src.outputs, "labName")) ?? str(lab?.name),
+        owner: str(output(src.outputs, "owner")) ?? str(lab?.owner),
+        backend: str(output(src.outputs, "backendKind")) ?? str(src.config?.["nixlab:backend"]?.value),
+        nodes: nodeCount(src.outputs, lab),
+        createdAt: src.createdAt,
+        expiresAt,
+        expirySource: fromOutput ? "output" : fromConfig ? "config" : undefined,
+        state: "running",
+        error: src.error,
+    };
+    row.state = stateOf(row, src.summary, now);
+    return row;
+}
+
+function stateOf(row: LabRow, summary: StackInfo, now: Date): LabState {
+    if (summary.updateInProgress) return "updating";
+    if (row.expiresAt && Date.parse(row.expiresAt) <= now.getTime()) return "expired";
+    if (row.error && !row.expiresAt) return "unreadable";
+    if (summary.resourceCount === 0) return "empty";
+    if (!row.expiresAt) return "no-expiry";
+    return "running";
+}
+
+export type GcDecision =
+    | { action: "destroy"; row: LabRow }
+    | { action: "skip"; row: LabRow; reason: string };
+
+/** `gc` destroys exactly the stacks whose known expiry has passed; everything else says why not. */
+export function gcDecision(row: LabRow, now: Date): GcDecision {
+    if (!row.expiresAt) {
+        const reason = row.error ? `no expiry, skipped (could not read the stack: ${row.error})` : "no expiry, skipped";
+        return { action: "skip", row, reason };
+    }
+    const left = Date.parse(row.expiresAt) - now.getTime();
+    if (left > 0) return { action: "skip", row, reason: `not expired (expires ${relative(left)})` };
+    return { action: "destroy", row };
+}
+
+const TTL_UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/**
+ * `8h` → milliseconds, or undefined when it is not a duration nixlab accepts. Same grammar
+ * as `nixlab:lab.ttl` (components/spec.ts ttlMillis, a test keeps them equal); not imported
+ * from there because spec.ts loads @pulumi/pulumi, which costs `nixlab --help` seconds.
+ */
+export function parseTtl(ttl: string): number | undefined {
+    const m = /^(\d+)([mhd])$/.exec(ttl);
+    if (!m) return undefined;
+    const ms = Number(m[1]) * TTL_UNIT_MS[m[2] as keyof typeof TTL_UNIT_MS];
+    return ms > 0 ? ms : undefined;
+}
+
+export interface ExpiryPlan {
+    expiresAt: string;
+    /** Config keys to write (path form), in order. Empty when the current expiry stands. */
+    writes: { key: string; value: string }[];
+    reason: string;
+}
+
+/**
+ * What `nixlab up` does about expiry. `--ttl` always restarts the clock from now; without
+ * it a live lab keeps its expiry (an `up` to change a node does not extend the lab), and a
+ * new or expired one gets now + its configured ttl.
+ */
+export function planExpiry(lab: LabConfigView, ttlFlag: string | undefined, now: Date): ExpiryPlan {
+    if (ttlFlag !== undefined) {
+        const ms = parseTtl(ttlFlag);
+        if (ms === undefined) throw new UsageError(`--ttl ${JSON.stringify(ttlFlag)} is not a duration; use minutes, hours or days like 90m, 8h or 3d`);
+        const expiresAt = new Date(now.getTime() + ms).toISOString();
+        return {
+            expiresAt,
+            writes: [
+                { key: TTL_KEY, value: ttlFlag },
+                { key: EXPIRES_AT_KEY, value: expiresAt },
+            ],
+            reason: `--ttl ${ttlFlag}`,
+        };
+    }
+    const current = validTime(str(lab.expiresAt));
+    if (current && Date.parse(current) > now.getTime()) {
+        return { expiresAt: current, writes: [], reason: `keeps ${EXPIRES_AT_KEY} (pass --ttl to extend)` };
+    }
+    const ttl = str(lab.ttl) ?? DEFAULT_TTL;
+    const ms = parseTtl(ttl);
+    if (ms === undefined) throw new UsageError(`${TTL_KEY} is ${JSON.stringify(ttl)}, not a duration; use 90m, 8h or 3d`);
+    const expiresAt = new Date(now.getTime() + ms).toISOString();
+    return { expiresAt, writes: [{ key: EXPIRES_AT_KEY, value: expiresAt }], reason: `${TTL_KEY} ${ttl}` };
+}
+
+/** `in 3h 5m` / `2d 1h ago`: coarse on purpose, labs live hours to days. */
+export function relative(ms: number): string {
+    const abs = Math.abs(ms);
+    const d = Math.floor(abs / 86_400_000);
+    const h = Math.floor((abs % 86_400_000) / 3_600_000);
+    const m = Math.floor((abs % 3_600_000) / 60_000);
+    const text = d > 0 ? `${d}d ${h}h` : h > 0 ? `${h}h ${m}m` : `${m}m`;
+    return ms >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+/** `2026-11-24 18:00Z`: minutes are enough and the Z keeps it unambiguous in a table. */
+export function shortTime(iso: string | undefined): string {
+    if (!iso || !Number.isFinite(Date.parse(iso))) return "-";
+    return new Date(iso).toISOString().slice(0, 16).replace("T", " ") + "Z";
+}

@@ -1,0 +1,187 @@
+#!/usr/bin/env node
+/**
+ * `nixlab`: start, find, reach and end labs. Argument parsing is commander's; every
+ * command's behaviour is in cli/commands.ts against the LabWorkspace seam.
+ *
+ *   nixlab up <stack> [--ttl 8h] [--yes]      preview, confirm, deploy, print how to reach each node
+ *   nixlab preview <stack> [--json]           what `up` would change
+ *   nixlab destroy <stack> [--keep-stack]     destroy the lab, then remove its stack
+ *   nixlab list [--json]                      every lab stack: owner, nodes, created, expires, state
+ *   nixlab gc [--dry-run]                     destroy every lab whose expiry has passed
+ *   nixlab ssh <stack> <node> [-- args...]    ssh with the lab's pinned known_hosts
+ */
+import { spawn } from "node:child_process";
+import * as os from "node:os";
+import * as readline from "node:readline/promises";
+import { Command, CommanderError, Option } from "commander";
+import { Cli, EXIT, credentialsHelp, type CliDeps, type PolicyOptions } from "./commands";
+import { createPulumiWorkspace, PROJECT_DIR, resolveBackendUrl } from "./workspace";
+
+interface GlobalOpts {
+    backend?: string;
+}
+
+function policyOptions(cmd: Command): Command {
+    return cmd
+        .option("--policy", "also run the nixlab policy pack (policy/): expiry tags, SSH exposure, disk encryption, IMDSv2, KVM")
+        .option("--policy-config <file>", "JSON config for the policy pack (implies --policy), e.g. to allow world-open SSH");
+}
+
+/** Builds the command tree; `exit` receives each command's exit code. */
+export function buildProgram(deps: CliDeps, exit: (code: number) => void): Command {
+    const program = new Command()
+        .name("nixlab")
+        .description("Ephemeral KVM-capable NixOS labs: start, find, reach and end them.")
+        .option("--backend <url>", "Pulumi state backend (default: $PULUMI_BACKEND_URL, else file://<project>/.pulumi-state)")
+        .showHelpAfterError("(run `nixlab <command> --help` for usage)")
+        .exitOverride()
+        .configureOutput({
+            writeOut: (s) => void deps.stdout.write(s),
+            writeErr: (s) => void deps.stderr.write(s),
+        })
+        .addHelpText(
+            "after",
+            [
+                "",
+                "A lab's life: nixlab up <stack> → nixlab list → nixlab ssh <stack> <node> → nixlab destroy <stack>",
+                "(or let `nixlab gc`, from cron or CI, destroy it once its expiry has passed).",
+                "",
+                "Credentials for each lab backend:",
+                credentialsHelp(),
+            ].join("\n"),
+        );
+
+    const cli = (cmd: Command) => new Cli(deps, resolveBackendUrl(cmd.optsWithGlobals<GlobalOpts>().backend, deps.env, deps.projectDir));
+
+    policyOptions(
+        program
+            .command("up")
+            .description("preview, confirm, deploy; ends with how to reach each node")
+            .argument("<stack>", "stack name (config in stacks/Pulumi.<stack>.yaml)")
+            .option("--ttl <duration>", "lifetime from now, like 90m, 8h or 3d; writes nixlab:lab.ttl and nixlab:lab.expiresAt")
+            .option("-y, --yes", "deploy without asking after the preview"),
+    ).action(async (stack: string, opts: { ttl?: string; yes?: boolean } & PolicyOptions, cmd: Command) => {
+        const c = cli(cmd);
+        exit(await c.guard({ stack }, () => c.up(stack, opts)));
+    });
+
+    policyOptions(
+        program
+            .command("preview")
+            .description("show what `nixlab up` would change (needs the Pulumi CLI and cloud credentials)")
+            .argument("<stack>", "stack name")
+            .option("--json", "print steps, diagnostics and policy violations as JSON"),
+    ).action(async (stack: string, opts: { json?: boolean } & PolicyOptions, cmd: Command) => {
+        const c = cli(cmd);
+        exit(await c.guard({ stack }, () => c.preview(stack, opts)));
+    });
+
+    program
+        .command("destroy")
+        .description("destroy a lab, then remove its stack from the backend (the stack file is kept)")
+        .argument("<stack>", "stack name")
+        .option("--keep-stack", "keep the empty stack in the backend")
+        .option("-y, --yes", "destroy without asking")
+        .action(async (stack: string, opts: { keepStack?: boolean; yes?: boolean }, cmd: Command) => {
+            const c = cli(cmd);
+            exit(await c.guard({ stack }, () => c.destroy(stack, opts)));
+        });
+
+    program
+        .command("list")
+        .alias("ls")
+        .description("every lab stack with owner, node count, created, expires and state")
+        .option("--json", "print the rows as JSON")
+        .action(async (opts: { json?: boolean }, cmd: Command) => {
+            const c = cli(cmd);
+            exit(await c.guard({}, () => c.list(opts)));
+        });
+
+    program
+        .command("gc")
+        .description("destroy every lab stack whose expiry has passed and remove the stack; safe from cron or CI")
+        .option("--dry-run", "report what would be destroyed; change nothing")
+        .action(async (opts: { dryRun?: boolean }, cmd: Command) => {
+            const c = cli(cmd);
+            exit(await c.guard({}, () => c.gc(opts)));
+        });
+
+    program
+        .command("ssh")
+        .description("ssh to a node, trusting only the lab's pinned host key")
+        .argument("<stack>", "stack name")
+        .argument("<node>", "node name, as in `nixlab up`'s table")
+        .argument("[ssh-args...]", "after `--`: more ssh options or a remote command")
+        .addOption(new Option("--operator-key", "log in with the lab's generated operator key (a secret output) instead of your own"))
+        .action(async (stack: string, node: string, extra: string[], opts: { operatorKey?: boolean }, cmd: Command) => {
+            const c = cli(cmd);
+            exit(await c.guard({ stack }, () => c.ssh(stack, node, { operatorKey: opts.operatorKey, extra })));
+        });
+
+    return program;
+}
+
+/** Parses `argv` (user arguments only) and runs the command; resolves to the exit code. */
+export async function run(argv: string[], deps: CliDeps): Promise<number> {
+    let code: number = EXIT.ok;
+    const program = buildProgram(deps, (c) => {
+        code = c;
+    });
+    try {
+        await program.parseAsync(argv, { from: "user" });
+    } catch (e) {
+        if (e instanceof CommanderError) {
+            // --help and --version end here with exit code 0; usage errors were already printed.
+            return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+        }
+        throw e;
+    }
+    return code;
+}
+
+function confirmOnTerminal(): CliDeps["confirm"] {
+    if (!process.stdin.isTTY || !process.stdout.isTTY) return undefined;
+    return async (question) => {
+        const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
+        try {
+            return /^y(es)?$/i.test((await rl.question(question)).trim());
+        } finally {
+            rl.close();
+        }
+    };
+}
+
+function runSsh(args: string[]): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const child = spawn("ssh", args, { stdio: "inherit" });
+        child.on("error", (e: NodeJS.ErrnoException) =>
+            reject(e.code === "ENOENT" ? new Error("ssh is not installed; install the OpenSSH client (openssh-client / openssh)") : e),
+        );
+        child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1)));
+    });
+}
+
+export function realDeps(): CliDeps {
+    return {
+        stdout: process.stdout,
+        stderr: process.stderr,
+        env: process.env,
+        now: () => new Date(),
+        projectDir: PROJECT_DIR,
+        homeDir: os.homedir(),
+        openWorkspace: (backendUrl) => createPulumiWorkspace({ backendUrl, projectDir: PROJECT_DIR }),
+        confirm: confirmOnTerminal(),
+        runSsh,
+    };
+}
+
+export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
+    try {
+        process.exitCode = await run(argv, realDeps());
+    } catch (e) {
+        process.stderr.write(`nixlab: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+        process.exitCode = EXIT.failed;
+    }
+}
+
+if (require.main === module) void main();
