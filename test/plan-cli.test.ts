@@ -1,0 +1,75 @@
+/**
+ * `npm run plan` as a user runs it: a subprocess, real stack files, exit codes.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const ROOT = join(__dirname, "..");
+
+function plan(args: string[]) {
+    const r = spawnSync(process.execPath, [join(ROOT, "node_modules/tsx/dist/cli.mjs"), "scripts/plan.ts", ...args], {
+        cwd: ROOT,
+        encoding: "utf8",
+        timeout: 120_000,
+    });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("npm run plan", () => {
+    it.concurrent("prints a stack's whole graph as JSON, secrets hidden, images not built offline", () => {
+        const r = plan(["--stack", "aws-x86_64", "--json"]);
+        expect(r.stderr).toBe("");
+        expect(r.code).toBe(0);
+        const out = JSON.parse(r.stdout);
+        expect(Object.keys(out)).toEqual(["stack", "resources", "outputs"]);
+        expect(out.stack).toBe("aws-x86_64");
+        const types = out.resources.map((x: { type: string }) => x.type);
+        expect(types.filter((t: string) => t === "aws:ec2/instance:Instance")).toHaveLength(2);
+        expect(types).toContain("aws:ec2/ami:Ami");
+        expect(out.resources.find((x: { type: string }) => x.type === "nixlab:index:Lab").parent).toBeNull();
+        expect(out.outputs.operatorPrivateKey).toBe("[secret]");
+        expect(out.outputs.backendKind).toBe("aws");
+        const instance = out.resources.find((x: { type: string }) => x.type === "aws:ec2/instance:Instance");
+        expect(instance.inputs.userData).toBe("[secret]");
+        // Sorted by name, so a PR diff of two plans shows only real changes.
+        const names = out.resources.map((x: { name: string }) => x.name);
+        expect(names).toEqual([...names].sort((a: string, b: string) => a.localeCompare(b)));
+    });
+
+    it.concurrent("exits 2 with every problem on stderr for invalid config", () => {
+        const dir = mkdtempSync(join(tmpdir(), "nixlab-plan-"));
+        const file = join(dir, "Pulumi.bad.yaml");
+        writeFileSync(
+            file,
+            [
+                "config:",
+                "  nixlab:backend: libvirt",
+                "  nixlab:lab:",
+                "    owner: alice",
+                "    user: { sshAuthorizedKeys: [] }",
+                "    nodes: [{ name: a, memoryGiB: 0 }]",
+                "",
+            ].join("\n"),
+        );
+        const r = plan(["--stack", "bad", "--config-file", file]);
+        expect(r.code).toBe(2);
+        expect(r.stdout).toBe("");
+        expect(r.stderr).toBe(
+            [
+                "nixlab: invalid stack configuration (2 problems):",
+                "  - nixlab:lab.user.sshAuthorizedKeys: needs at least one key, or nobody can log in (password login is disabled) (got [])",
+                "  - nixlab:lab.nodes[0].memoryGiB: Too small: expected number to be >=0.5 (got 0)",
+                "",
+            ].join("\n"),
+        );
+    });
+
+    it.concurrent("exits 2 and lists the stacks for an unknown one", () => {
+        const r = plan(["--stack", "nope"]);
+        expect(r.code).toBe(2);
+        expect(r.stderr).toMatch(/^nixlab plan: no stack config at .*stacks\/Pulumi\.nope\.yaml; stacks here: .*aws-arm64.*\. Copy one/);
+    });
+});
