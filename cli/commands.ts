@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { CREDENTIALS, explainError, UsageError } from "./errors";
-import { EXPIRES_AT_KEY, TTL_KEY, gcDecision, labConfig, labRow, planExpiry, relative, shortTime, type LabRow } from "./labs";
+import { EXPIRES_AT_KEY, TTL_KEY, gcDecision, labConfig, labRow, planExpiry, relative, shortTime, type ExpiryPlan, type LabConfigView, type LabRow } from "./labs";
+import { policyRun, type PolicyOptions, type PolicyRun } from "./policyConfig";
 import { describeChanges, Progress, type OutStream } from "./progress";
 import { sshArgs, sshTarget, writeKnownHosts } from "./ssh";
 import { table } from "./table";
@@ -27,12 +28,7 @@ export interface CliDeps {
     runSsh: (args: string[]) => Promise<number>;
 }
 
-export interface PolicyOptions {
-    /** Run the nixlab policy pack (policy/) with the operation. */
-    policy?: boolean;
-    /** JSON file with the pack's config, e.g. `{"nixlab-ssh-not-open-to-world": {"allowWorldSsh": true}}`. */
-    policyConfig?: string;
-}
+export type { PolicyOptions } from "./policyConfig";
 
 /** Exit codes: 0 done, 1 failed, 2 the command was used wrongly (nothing was changed). */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -51,13 +47,8 @@ export class Cli {
         this.deps.stderr.write(s + "\n");
     }
 
-    private hooks(p: PolicyOptions, progress: Progress): RunHooks {
-        const hooks: RunHooks = { onEvent: progress.onEvent };
-        if (p.policy || p.policyConfig) {
-            hooks.policyPacks = [path.join(this.deps.projectDir, "policy")];
-            if (p.policyConfig) hooks.policyPackConfigs = [path.resolve(p.policyConfig)];
-        }
-        return hooks;
+    private hooks(policy: PolicyRun, progress: Progress): RunHooks {
+        return { onEvent: progress.onEvent, ...policy.hooks };
     }
 
     /** Runs a command body and turns any failure into advice and an exit code. */
@@ -99,6 +90,27 @@ export class Cli {
         }
         const backendKind = config["nixlab:backend"]?.value;
         const expiry = planExpiry(lab, opts.ttl, now);
+        let policy: PolicyRun;
+        try {
+            policy = policyRun(this.deps.projectDir, opts, config);
+        } catch (e) {
+            if (created) await ws.removeStack(stack);
+            throw e;
+        }
+        try {
+            return await this.deploy(ws, stack, { now, created, lab, backendKind, expiry, yes: opts.yes, policy });
+        } finally {
+            policy.cleanup();
+        }
+    }
+
+    /** `up` once the stack, its config and the policy run are known: preview, ask, deploy. */
+    private async deploy(
+        ws: LabWorkspace,
+        stack: string,
+        a: { now: Date; created: boolean; lab: LabConfigView; backendKind?: string; expiry: ExpiryPlan; yes?: boolean; policy: PolicyRun },
+    ): Promise<number> {
+        const { now, created, lab, backendKind, expiry } = a;
         const restore = await this.writeExpiry(ws, stack, lab, expiry.writes);
         // Nothing deployed: leave the stack file and the backend as they were.
         const undo = async () => {
@@ -111,7 +123,7 @@ export class Cli {
             const preview = new Progress(this.deps.stdout, "preview", { now: () => this.deps.now().getTime() });
             let planned;
             try {
-                planned = await ws.preview(stack, this.hooks(opts, preview));
+                planned = await ws.preview(stack, this.hooks(a.policy, preview));
             } finally {
                 preview.finish();
             }
@@ -122,7 +134,7 @@ export class Cli {
                 await this.printAccess(stack, await ws.outputs(stack));
                 return EXIT.ok;
             }
-            if (!(await this.ask(`Deploy ${stack}? [y/N] `, opts.yes))) {
+            if (!(await this.ask(`Deploy ${stack}? [y/N] `, a.yes))) {
                 await undo();
                 this.out("Cancelled; nothing was deployed.");
                 return EXIT.failed;
@@ -135,7 +147,7 @@ export class Cli {
         const update = new Progress(this.deps.stdout, "update", { now: () => this.deps.now().getTime() });
         let result;
         try {
-            result = await ws.up(stack, this.hooks(opts, update));
+            result = await ws.up(stack, this.hooks(a.policy, update));
         } finally {
             update.finish();
         }
@@ -189,9 +201,13 @@ export class Cli {
         // `pulumi preview` needs the stack to exist; one created only for this is removed again.
         const created = await ws.ensureStack(stack);
         const progress = new Progress(this.deps.stdout, "preview", { quiet: opts.json });
+        let policy: PolicyRun | undefined;
         try {
+            // The stack's config only matters to the policy pack (OpenStack flavors).
+            const config = opts.policy || opts.policyConfig ? await ws.getAllConfig(stack) : {};
+            policy = policyRun(this.deps.projectDir, opts, config);
             if (!opts.json) this.out(`Previewing ${stack} on ${ws.backendUrl} ...`);
-            const result = await ws.preview(stack, this.hooks(opts, progress));
+            const result = await ws.preview(stack, this.hooks(policy, progress));
             progress.finish();
             if (opts.json) {
                 this.out(
@@ -214,6 +230,7 @@ export class Cli {
             return progress.violations.some((v) => v.level === "mandatory") ? EXIT.failed : EXIT.ok;
         } finally {
             progress.finish();
+            policy?.cleanup();
             if (created) await ws.removeStack(stack);
         }
     }

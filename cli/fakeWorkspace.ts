@@ -4,6 +4,7 @@
  * the commands depend on: a stack must exist before config/outputs/operations, and
  * `stack rm` refuses a stack that still has resources.
  */
+import * as fs from "node:fs";
 import type { EngineEvent, OpMap } from "@pulumi/pulumi/automation";
 import type { ConfigMap, LabWorkspace, OutputMap, PreviewOutcome, RunHooks, StackInfo, UpOutcome } from "./workspace";
 
@@ -50,6 +51,11 @@ export class FakeWorkspace implements LabWorkspace {
     /** stacks/Pulumi.<stack>.yaml: full key → value (structured values as JSON text). */
     readonly files = new Map<string, Record<string, string>>();
     readonly scripts = new Map<string, FakeScript>();
+    /**
+     * The policy pack config files' contents as preview/up saw them (parsed; undefined for a
+     * path that does not exist), one entry per call: generated files are gone afterwards.
+     */
+    readonly policyConfigsSeen: unknown[][] = [];
     /** A failure for every call of a method, whatever the stack (e.g. no CLI). */
     failAll?: Partial<Record<FakeMethod, Error>>;
 
@@ -72,6 +78,12 @@ export class FakeWorkspace implements LabWorkspace {
         this.calls.push({ method, stack, args });
         const err = this.failAll?.[method] ?? (stack ? this.scripts.get(stack)?.fail?.[method] : undefined);
         if (err) throw err;
+    }
+
+    private seePolicyConfigs(hooks: RunHooks): void {
+        if (hooks.policyPackConfigs) {
+            this.policyConfigsSeen.push(hooks.policyPackConfigs.map((f) => (fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, "utf8")) as unknown) : undefined)));
+        }
     }
 
     private need(stack: string): FakeStack {
@@ -154,6 +166,7 @@ export class FakeWorkspace implements LabWorkspace {
 
     async preview(stack: string, hooks: RunHooks): Promise<PreviewOutcome> {
         this.enter("preview", stack, hooks.policyPacks, hooks.policyPackConfigs);
+        this.seePolicyConfigs(hooks);
         this.need(stack);
         this.replay(stack, "preview", hooks);
         return { changeSummary: this.scripts.get(stack)?.changeSummary ?? {} };
@@ -161,6 +174,7 @@ export class FakeWorkspace implements LabWorkspace {
 
     async up(stack: string, hooks: RunHooks): Promise<UpOutcome> {
         this.enter("up", stack, hooks.policyPacks, hooks.policyPackConfigs);
+        this.seePolicyConfigs(hooks);
         const s = this.need(stack);
         this.replay(stack, "up", hooks);
         const result = this.scripts.get(stack)?.upResult ?? { outputs: {}, resourceCount: 0 };

@@ -7,24 +7,15 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { knownHostsPath } from "../components/outputs";
+import type { NodeOutput } from "../components/lab";
 import type { OutputMap } from "./workspace";
 
 /** The per-node stack output (components/lab.ts NodeOutput), as far as ssh needs it. */
-export interface NodeAccessOutput {
-    name: string;
-    sshHost: string;
-    sshPort: number;
-    /** The full ssh command the program rendered; user and ProxyJump are read from it when not given separately. */
-    ssh: string;
-    user?: string;
-    proxyJump?: string;
-}
+export type NodeAccessOutput = Pick<NodeOutput, "name" | "sshHost" | "sshPort" | "user" | "proxyJump">;
 
 export interface SshTarget {
     lab: string;
     node: NodeAccessOutput;
-    user: string;
-    proxyJump?: string;
     knownHosts: string;
 }
 
@@ -35,12 +26,12 @@ export function expandHome(p: string, home: string): string {
 
 /**
  * Reads what ssh needs from a stack's outputs, or throws saying which output is missing.
- * `user`/`proxyJump` fall back to the program's own `ssh` command line
- * (components/outputs.ts sshCommand: options, then `user@host` last).
+ * User and jump host are the node output's own fields, never parsed out of its `ssh`
+ * command line; outputs written before those fields existed are refreshed by `nixlab up`.
  */
 export function sshTarget(stack: string, outputs: OutputMap, nodeName: string): SshTarget {
     const lab = outputs.labName?.value;
-    const nodes = outputs.nodes?.value as Record<string, NodeAccessOutput> | undefined;
+    const nodes = outputs.nodes?.value as Record<string, Partial<NodeAccessOutput>> | undefined;
     const knownHosts = outputs.knownHosts?.value;
     if (typeof lab !== "string" || !nodes || typeof nodes !== "object" || typeof knownHosts !== "string") {
         throw new Error(
@@ -52,13 +43,15 @@ export function sshTarget(stack: string, outputs: OutputMap, nodeName: string): 
         const names = Object.keys(nodes).sort();
         throw new Error(`lab ${lab} (stack ${stack}) has no node ${JSON.stringify(nodeName)}; its nodes are: ${names.join(", ") || "none"}`);
     }
-    const words = node.ssh.trim().split(/\s+/);
-    const destination = words[words.length - 1] ?? "";
-    const user = node.user ?? (destination.includes("@") ? destination.slice(0, destination.lastIndexOf("@")) : undefined);
-    if (!user) throw new Error(`node ${nodeName} of stack ${stack} has no ssh user in its outputs; run \`nixlab up ${stack}\` to refresh them`);
-    const jumpAt = words.indexOf("-J");
-    const proxyJump = node.proxyJump ?? (jumpAt >= 0 ? words[jumpAt + 1] : undefined);
-    return { lab, node, user, proxyJump, knownHosts };
+    const { sshHost, sshPort, user, proxyJump } = node;
+    if (!sshHost || sshPort === undefined || !user) {
+        const missing = Object.entries({ sshHost, sshPort, user }).filter(([, v]) => v === undefined || v === "").map(([k]) => k);
+        throw new Error(
+            `node ${nodeName} of stack ${stack} has no ${missing.join("/")} in its outputs (written by an older nixlab); ` +
+                `run \`nixlab up ${stack}\` to refresh them`,
+        );
+    }
+    return { lab, node: { name: node.name ?? nodeName, sshHost, sshPort, user, ...(proxyJump ? { proxyJump } : {}) }, knownHosts };
 }
 
 /** ssh's arguments: pinned host key by alias, port, jump host, then the user's extra args. */
@@ -73,13 +66,13 @@ export function sshArgs(t: SshTarget, knownHostsFile: string, opts: { identityFi
         "-p",
         String(t.node.sshPort),
     ];
-    if (t.proxyJump) args.push("-J", t.proxyJump);
+    if (t.node.proxyJump) args.push("-J", t.node.proxyJump);
     // IdentitiesOnly: with an agent holding many keys, the server may cut us off
     // (MaxAuthTries) before the operator key is offered.
     if (opts.identityFile) args.push("-i", opts.identityFile, "-o", "IdentitiesOnly=yes");
     // OpenSSH reads options after the destination too, so `-- -L 8080:localhost:80` and
     // `-- uname -a` both work placed here.
-    return [...args, `${t.user}@${t.node.sshHost}`, ...(opts.extra ?? [])];
+    return [...args, `${t.node.user}@${t.node.sshHost}`, ...(opts.extra ?? [])];
 }
 
 /** Writes the lab's known_hosts where the outputs say it is; returns its absolute path. */

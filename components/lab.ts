@@ -27,6 +27,11 @@ export interface NodeOutput {
     privateAddress: string;
     sshHost: string;
     sshPort: number;
+    /** The lab user (`nixlab:lab.user.name`) to log in as. */
+    user: string;
+    /** `ssh -J` jump host, when the node is reachable only through one (absent otherwise). */
+    proxyJump?: string;
+    /** The same access as one paste-able command line (user, port and jump host included). */
     ssh: string;
     hostKeyFingerprints: { ed25519: string };
     ready: string;
@@ -151,6 +156,10 @@ export class Lab extends pulumi.ComponentResource {
                     privateAddress: n.privateAddress,
                     sshHost: n.host,
                     sshPort: n.port,
+                    user: n.user,
+                    // Key left out when there is no jump host (as sshCommand leaves out -J), so
+                    // the stack output has no null field.
+                    ...(n.proxyJump ? { proxyJump: n.proxyJump } : {}),
                     ssh: sshCommand(spec.name, n),
                     hostKeyFingerprints: { ed25519: n.hostKeyFingerprint },
                     ready: ready[i]!,

@@ -91,6 +91,14 @@ function issueProblems(root: string, input: unknown, issues: readonly Issue[], b
                 continue;
             }
         }
+        if (issue.code === "invalid_key") {
+            // A record key failed its own check: say why, and show the key, not its value.
+            problems.push({
+                path: keyPath(root, path),
+                message: `${issue.issues.map((i) => i.message).join("; ")} (got ${show(path[path.length - 1])})`,
+            });
+            continue;
+        }
         const given = valueAt(input, path);
         problems.push({
             path: keyPath(root, path),

@@ -35,9 +35,13 @@ const ttl = z.string().regex(/^\d+[mhd]$/, { error: "must be a duration like 90m
 const cidrV4 = z.string().refine(isCidrV4, { error: "must be an IPv4 CIDR like 10.77.0.0/24" });
 
 const tags = z.record(
-    z.string().regex(/^[A-Za-z0-9_.:/=+@-]{1,63}$/, {
-        error: "tag keys are 1-63 characters of A-Z a-z 0-9 _ . : / = + @ -",
-    }),
+    z
+        .string()
+        .regex(/^[A-Za-z0-9_.:/=+@-]{1,63}$/, {
+            error: "tag keys are 1-63 characters of A-Z a-z 0-9 _ . : / = + @ -",
+        })
+        // gc, list and the policy pack trust nixlab:* tags; only the program writes them.
+        .refine((k) => !k.startsWith("nixlab:"), { error: "tag keys starting with nixlab: are reserved for nixlab's own tags; rename the key" }),
     z.string().max(255, { error: "tag values are at most 255 characters" }),
 );
 

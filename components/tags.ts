@@ -6,6 +6,13 @@ export const TAG_KEYS = {
     owner: "nixlab:owner",
     stack: "nixlab:stack",
     expiresAt: "nixlab:expires-at",
+    /** Per-node resources only (nodeTags). */
+    node: "nixlab:node",
+    /**
+     * Per-node resources only: the KVM mode the node asked for (none | nested | metal), so
+     * the policy pack can check a machine type against the request on every cloud.
+     */
+    kvm: "nixlab:kvm",
 } as const;
 
 /**
@@ -22,7 +29,7 @@ export function labTags(lab: LabSpec, stack: string, expiresAt: pulumi.Input<str
     }));
 }
 
-/** Lab tags plus a node's own tags and its name (node tags cannot override nixlab:*). */
+/** Lab tags plus a node's own tags, its name and KVM mode (node tags cannot override nixlab:*). */
 export function nodeTags(tags: pulumi.Output<Record<string, string>>, node: NodeSpec): pulumi.Output<Record<string, string>> {
-    return tags.apply((t): Record<string, string> => ({ ...node.tags, ...t, "nixlab:node": node.name }));
+    return tags.apply((t): Record<string, string> => ({ ...node.tags, ...t, [TAG_KEYS.node]: node.name, [TAG_KEYS.kvm]: node.kvm }));
 }

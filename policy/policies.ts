@@ -17,7 +17,7 @@ import { GCP_CATALOG } from "../providers/gcp/catalog";
 /** nixlab's tag keys as each cloud spells them (components/tags.ts, providers/gcp/labels.ts). */
 export const EXPIRES_AT = "nixlab:expires-at";
 export const GCP_EXPIRES_AT = "nixlab-expires-at";
-/** What a node asked for (none | nested | metal), when the program tags nodes with it. */
+/** What a node asked for (none | nested | metal): components/tags.ts nodeTags puts it on every per-node resource. */
 export const KVM_TAG = "nixlab:kvm";
 export const GCP_KVM_LABEL = "nixlab-kvm";
 
@@ -316,9 +316,10 @@ export const awsImdsV2: ResourceValidationPolicy = {
 // ------------------------------------------------------------------ KVM
 
 type Kvm = "none" | "nested" | "metal";
+const KVM_MODES: readonly Kvm[] = ["none", "nested", "metal"];
 
 function kvmAsked(v: unknown): Kvm | undefined {
-    return v === "none" || v === "nested" || v === "metal" ? v : undefined;
+    return KVM_MODES.find((m) => m === v);
 }
 
 /** What a machine type gives, from the backends' own catalogs; undefined if nixlab does not know the type. */
@@ -330,13 +331,34 @@ function gcpKvm(machineType: string): Kvm | undefined {
     return GCP_CATALOG.find((m) => m.machineType === machineType)?.kvm;
 }
 
+/** The `nixlab:kvm` an OpenStack server carries: its metadata holds every tag, the Nova tag list those that fit. */
+function openstackKvmAsked(p: Props): Kvm | undefined {
+    const tag = ((p.tags ?? []) as string[]).find((t) => t.startsWith(`${KVM_TAG}=`));
+    return kvmAsked((p.metadata ?? {})[KVM_TAG] ?? tag?.slice(KVM_TAG.length + 1));
+}
+
+export interface KvmPolicyConfig {
+    /**
+     * What guests of each OpenStack flavor get, keyed by flavor name: the stack's
+     * `nixlab:openstack.flavors.<name>.kvm`. Flavors are defined per cloud, so no catalog can
+     * say; `nixlab up/preview --policy` fills this in from the stack file. Empty: not checked.
+     */
+    openstackFlavors: Record<string, Kvm>;
+}
+
 export const kvmMachineType: ResourceValidationPolicy = {
     name: "nixlab-kvm-machine-type",
     description:
-        "A node that asks for KVM (tag nixlab:kvm nested|metal, or nested virtualization switched on) runs on a machine type that provides it, " +
-        "per the backends' catalogs: AWS C8i/M8i/R8i with cpuOptions.nestedVirtualization or .metal; GCP Intel N1/N2/C3 with " +
-        "enableNestedVirtualization or -metal; Azure sizes whose series supports nested virtualization.",
+        "A node runs on a machine type that provides the KVM it asked for (tag nixlab:kvm nested|metal, GCP label nixlab-kvm; or nested " +
+        "virtualization switched on), per the backends' catalogs: AWS C8i/M8i/R8i with cpuOptions.nestedVirtualization or .metal; GCP Intel " +
+        "N1/N2/C3 with enableNestedVirtualization or -metal; Azure sizes whose series supports nested virtualization; OpenStack flavors as " +
+        "the stack describes them (pack config openstackFlavors, filled in by `nixlab --policy`).",
     enforcementLevel: "mandatory",
+    configSchema: {
+        properties: {
+            openstackFlavors: { type: "object", additionalProperties: { type: "string", enum: [...KVM_MODES] }, default: {} },
+        },
+    },
     validateResource: (args, report) => {
         const p = args.props;
         switch (args.type) {
@@ -376,6 +398,22 @@ export const kvmMachineType: ResourceValidationPolicy = {
                 if (asked === "metal") report(`the node asks for metal KVM, which Azure does not offer (no bare-metal sizes in providers/azure/catalog.ts); use kvm: nested.`);
                 else if (!known?.series.nestedVirtualization) {
                     report(`the node asks for nested KVM but ${size} ${known ? `(${known.series.series}) does not support nested virtualization` : "is not in nixlab's catalog"}; use a Dsv5, Dasv5 or Dsv6 size (providers/azure/catalog.ts).`);
+                }
+                return;
+            }
+            case "openstack:compute/instance:Instance": {
+                // Flavors are the cloud operators' own, so only the stack's description of them
+                // (handed over as pack config) says what a flavor gives; without it: unchecked.
+                const flavors = args.getConfig<KvmPolicyConfig>().openstackFlavors ?? {};
+                const asked = openstackKvmAsked(p);
+                if (Object.keys(flavors).length === 0 || asked === undefined || asked === "none") return;
+                const flavor = String(p.flavorName ?? p.flavorId);
+                const gives = kvmAsked(flavors[flavor]);
+                const described = Object.entries(flavors).map(([name, kvm]) => `${name} (${kvm})`).join(", ");
+                if (gives === undefined) {
+                    report(`the node asks for ${asked} KVM but flavor ${flavor} is not among the pack's openstackFlavors (${described}); describe it in nixlab:openstack.flavors and in the pack config.`);
+                } else if (asked === "metal" ? gives !== "metal" : gives === "none") {
+                    report(`the node asks for ${asked} KVM but flavor ${flavor} gives kvm: ${gives} (pack config openstackFlavors: ${described}); use a flavor described with kvm: ${asked === "metal" ? "metal" : "nested or metal"}.`);
                 }
                 return;
             }

@@ -153,12 +153,12 @@ describe("aws-arm64 plan", () => {
         expect(one("aws:ec2/volumeAttachment:VolumeAttachment", "kvm-arm-host-scratch-attachment").inputs.deviceName).toBe("/dev/sdf");
     });
 
-    it("tags every taggable AWS resource", () => {
+    it("tags every taggable AWS resource (node resources also with nixlab:node and nixlab:kvm)", () => {
         const taggable = resources.filter((r) => r.type.startsWith("aws:") && sdkArgsHave(r.type, "tags"));
         expect(taggable).toHaveLength(13);
         for (const r of taggable) {
             const node = /^kvm-arm-(host|builder)/.exec(r.name)?.[1];
-            expect(r.inputs.tags, `${r.type} ${r.name}`).toEqual({ ...LAB_TAGS, ...(node ? { "nixlab:node": node } : {}), Name: r.name });
+            expect(r.inputs.tags, `${r.type} ${r.name}`).toEqual({ ...LAB_TAGS, ...(node ? { "nixlab:node": node, "nixlab:kvm": "metal" } : {}), Name: r.name });
         }
     });
 

@@ -205,7 +205,7 @@ describe("aws-x86_64 plan", () => {
         expect(describeValue(ami.ebsBlockDevices)).toEqual([{ deviceName: "/dev/xvda", snapshotId: "[unknown]", volumeType: "gp3", deleteOnTermination: true }]);
     });
 
-    it("tags every taggable AWS resource with the lab tags (node resources also with nixlab:node)", () => {
+    it("tags every taggable AWS resource with the lab tags (node resources also with nixlab:node and nixlab:kvm)", () => {
         const taggable = resources.filter((r) => r.type.startsWith("aws:") && sdkArgsHave(r.type, "tags"));
         expect(taggable.map((r) => r.type).sort()).toEqual([
             "aws:ebs/snapshotImport:SnapshotImport",
@@ -225,11 +225,11 @@ describe("aws-x86_64 plan", () => {
         ]);
         for (const r of taggable) {
             const node = /kvm-x86-(node-\d)/.exec(r.name)?.[1];
-            expect(r.inputs.tags, `${r.type} ${r.name}`).toEqual({ ...LAB_TAGS, ...(node ? { "nixlab:node": node } : {}), Name: r.name });
+            expect(r.inputs.tags, `${r.type} ${r.name}`).toEqual({ ...LAB_TAGS, ...(node ? { "nixlab:node": node, "nixlab:kvm": "nested" } : {}), Name: r.name });
         }
         for (const node of ["node-1", "node-2"]) {
             expect(one("aws:ec2/instance:Instance", `kvm-x86-${node}`).inputs.rootBlockDevice).toMatchObject({
-                tags: { ...LAB_TAGS, "nixlab:node": node, Name: `kvm-x86-${node}-root` },
+                tags: { ...LAB_TAGS, "nixlab:node": node, "nixlab:kvm": "nested", Name: `kvm-x86-${node}-root` },
             });
         }
     });

@@ -225,8 +225,10 @@ describe("azure-x86_64 up (mocked Azure)", () => {
             privateAddress: "10.79.0.10",
             sshHost: "198.51.100.11",
             sshPort: 22,
+            user: "lab",
             ready: "NIXLAB-READY node=node-1 kvm=ok cloud-init-rc=0",
         });
+        expect(nodes["node-1"]).not.toHaveProperty("proxyJump");
         expect(nodes["node-2"].ready).toBe("NIXLAB-READY node=node-2 kvm=ok cloud-init-rc=0");
         expect(result.outputs.backendKind).toBe("azure");
     });

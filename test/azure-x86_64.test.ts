@@ -295,7 +295,7 @@ describe("azure-x86_64 plan", () => {
         for (const t of nodeTagged) {
             for (const r of byType(t)) {
                 const node = /kvm-azure-(node-\d)/.exec(r.name)![1];
-                expect(inputs(r).tags, r.name).toEqual({ ...LAB_TAGS, "nixlab:node": node });
+                expect(inputs(r).tags, r.name).toEqual({ ...LAB_TAGS, "nixlab:node": node, "nixlab:kvm": "nested" });
             }
         }
         for (const t of untaggable) for (const r of byType(t)) expect(inputs(r).tags, r.name).toBeUndefined();

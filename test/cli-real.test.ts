@@ -60,7 +60,7 @@ describe.skipIf(!hasPulumi)("nixlab against the real Pulumi CLI", () => {
                 'const lab = new pulumi.Config("nixlab").requireObject("lab");',
                 "module.exports = {",
                 "  labName: lab.name, owner: lab.owner, backendKind: \"libvirt\", expiresAt: lab.expiresAt,",
-                '  nodes: { "node-1": { name: "node-1", machineType: "qemu", privateAddress: "10.77.0.10", sshHost: "127.0.0.1", sshPort: 2222,',
+                '  nodes: { "node-1": { name: "node-1", machineType: "qemu", privateAddress: "10.77.0.10", sshHost: "127.0.0.1", sshPort: 2222, user: "lab",',
                 '    ssh: "ssh -p 2222 lab@127.0.0.1", hostKeyFingerprints: { ed25519: "SHA256:x" }, ready: "ok" } },',
                 '  knownHosts: "real-node-1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx\\n",',
                 "};",

@@ -78,6 +78,7 @@ const NODES = {
         privateAddress: "10.77.0.10",
         sshHost: "203.0.113.10",
         sshPort: 22,
+        user: "lab",
         ssh: "ssh -o HostKeyAlias=kvm-node-1 -o UserKnownHostsFile=~/.ssh/nixlab/kvm.known_hosts -o StrictHostKeyChecking=yes lab@203.0.113.10",
         hostKeyFingerprints: { ed25519: "SHA256:one" },
         ready: "ok",
@@ -88,6 +89,8 @@ const NODES = {
         privateAddress: "10.77.0.11",
         sshHost: "10.77.0.11",
         sshPort: 2223,
+        user: "lab",
+        proxyJump: "ops@hv1.example.com",
         ssh: "ssh -o HostKeyAlias=kvm-node-2 -o UserKnownHostsFile=~/.ssh/nixlab/kvm.known_hosts -o StrictHostKeyChecking=yes -p 2223 -J ops@hv1.example.com lab@10.77.0.11",
         hostKeyFingerprints: { ed25519: "SHA256:two" },
         ready: "ok",
@@ -248,6 +251,50 @@ describe("nixlab up", () => {
             [[`${PROJECT}/policy`], ["/tmp/pc.json"]],
             [[`${PROJECT}/policy`], ["/tmp/pc.json"]],
         ]);
+    });
+
+    const OPENSTACK = {
+        cloud: "mycloud",
+        flavors: {
+            "m1.medium": { vcpus: 2, memoryGiB: 4, arch: "x86_64", kvm: "none" },
+            "kvm.large": { vcpus: 4, memoryGiB: 8, arch: "x86_64", kvm: "nested" },
+        },
+    };
+    function openstackFile(): Record<string, string> {
+        return { "nixlab:backend": "openstack", "nixlab:openstack": JSON.stringify(OPENSTACK), "nixlab:lab": JSON.stringify(LAB) };
+    }
+
+    it("hands the KVM policy an OpenStack stack's flavors, merged into --policy-config, in a file gone afterwards", async () => {
+        const userConfig = path.join(home, "pc.json");
+        fs.writeFileSync(userConfig, JSON.stringify({ "nixlab-no-world-ssh": { allowWorldSsh: true }, "nixlab-kvm-machine-type": "advisory" }));
+        const ws = new FakeWorkspace().addStack("os", {}, openstackFile(), upScript());
+        const r = await nixlab(ws, ["up", "os", "--yes", "--policy-config", userConfig]);
+        expect(r.code).toBe(0);
+        const merged = {
+            "nixlab-no-world-ssh": { allowWorldSsh: true },
+            "nixlab-kvm-machine-type": { openstackFlavors: { "m1.medium": "none", "kvm.large": "nested" }, enforcementLevel: "advisory" },
+        };
+        expect(ws.policyConfigsSeen).toEqual([[merged], [merged]]);
+        const files = ws.calls.filter((c) => c.method === "preview" || c.method === "up").map((c) => (c.args![1] as string[])[0]!);
+        expect(new Set(files).size).toBe(1);
+        expect(files[0]).not.toBe(userConfig);
+        expect(fs.existsSync(files[0]!)).toBe(false);
+
+        // --policy alone: the flavors are the whole config; preview reads the stack file for them.
+        const p = new FakeWorkspace().addStack("os", {}, openstackFile());
+        expect((await nixlab(p, ["preview", "os", "--policy"])).code).toBe(0);
+        expect(p.log()).toEqual(["ensureStack os", "getAllConfig os", "preview os"]);
+        expect(p.policyConfigsSeen).toEqual([[{ "nixlab-kvm-machine-type": { openstackFlavors: { "m1.medium": "none", "kvm.large": "nested" } } }]]);
+    });
+
+    it("refuses a --policy-config that is not a JSON object before deploying, and removes a stack it created", async () => {
+        const bad = path.join(home, "bad.json");
+        fs.writeFileSync(bad, "[1, 2]");
+        const ws = new FakeWorkspace();
+        ws.files.set("os", openstackFile());
+        const r = await nixlab(ws, ["up", "os", "--yes", "--policy-config", bad]);
+        expect([r.code, r.stderr]).toEqual([2, `nixlab: --policy-config ${bad} must hold a JSON object of policy name → config, got [1,2]; see policy/config.example.json\n`]);
+        expect(ws.log()).toEqual(["ensureStack os", "getAllConfig os", "removeStack os"]);
     });
 });
 
@@ -480,6 +527,34 @@ describe("nixlab ssh", () => {
         expect(args.at(-1)).toBe("lab@203.0.113.10");
         expect(r.sshRuns[0]!.keyDuringRun).toBe("-----BEGIN OPENSSH PRIVATE KEY-----\nxyz\n-----END OPENSSH PRIVATE KEY-----\n");
         expect(fs.existsSync(keyFile)).toBe(false);
+    });
+
+    it("takes user and jump host from the node's own output fields, not from its ssh command line", async () => {
+        const ws = new FakeWorkspace().addStack("dev", {
+            resourceCount: 10,
+            outputs: deployedOutputs("2026-11-24T18:00:00Z", {
+                nodes: {
+                    "node-1": { ...NODES["node-1"], user: "kernel", ssh: "ssh -J decoy@example.com lab@203.0.113.10" },
+                    "node-2": { ...NODES["node-2"], proxyJump: "root@hv2.example.com" },
+                },
+            }),
+        });
+        const one = await nixlab(ws, ["ssh", "dev", "node-1"]);
+        expect(one.sshRuns[0]!.args.slice(-1)).toEqual(["kernel@203.0.113.10"]);
+        expect(one.sshRuns[0]!.args).not.toContain("-J");
+        const two = await nixlab(ws, ["ssh", "dev", "node-2"]);
+        expect(two.sshRuns[0]!.args.slice(-3)).toEqual(["-J", "root@hv2.example.com", "lab@10.77.0.11"]);
+    });
+
+    it("asks for `nixlab up` when the outputs predate the user field", async () => {
+        const { user: _user, ...old } = NODES["node-1"];
+        const ws = new FakeWorkspace().addStack("dev", { resourceCount: 10, outputs: deployedOutputs("2026-11-24T18:00:00Z", { nodes: { "node-1": old } }) });
+        const r = await nixlab(ws, ["ssh", "dev", "node-1"]);
+        expect([r.code, r.stderr, r.sshRuns]).toEqual([
+            1,
+            "nixlab: node node-1 of stack dev has no user in its outputs (written by an older nixlab); run `nixlab up dev` to refresh them\n",
+            [],
+        ]);
     });
 
     it("names the lab's nodes when the node does not exist, and says to deploy when nothing is", async () => {

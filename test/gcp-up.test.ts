@@ -88,14 +88,21 @@ describe("gcp up with a bare-metal node (fake cloud)", () => {
             machineType: "c3-highcpu-192-metal",
             privateAddress: "10.79.0.10",
             sshHost: "198.51.100.10",
+            user: "lab",
             ready: "NIXLAB-READY node=metal kvm=ok cloud-init-rc=0",
         });
         expect(nodes.vm).toMatchObject({
             machineType: "n1-standard-2",
             privateAddress: "10.79.0.11",
             sshHost: "198.51.100.11",
+            user: "lab",
             ready: "NIXLAB-READY node=vm kvm=ok cloud-init-rc=0",
         });
+        // No jump host on a cloud: the key is absent, not null.
+        expect(Object.values(nodes).filter((n) => "proxyJump" in n)).toEqual([]);
+        // Each instance is labelled with what its node asked for (the policy pack checks it).
+        const kvmLabel = (node: string) => (one("gcp:compute/instance:Instance", `kvm-gce-${node}`).inputs.labels as Record<string, string>)["nixlab-kvm"];
+        expect([kvmLabel("metal"), kvmLabel("vm")]).toEqual(["metal", "nested"]);
     });
 
     it("runs C3 bare metal with TERMINATE on maintenance, one IDPF NIC, Hyperdisk, no nested flag, no Shielded VM", () => {

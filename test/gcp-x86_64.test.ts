@@ -142,7 +142,7 @@ describe("gcp-x86_64 plan", () => {
             expect(describeValue(i.networkInterfaces)).toEqual([{ subnetwork: "[unknown]", networkIp: ip, accessConfigs: [{}] }]);
             expect(describeValue(i.bootDisk)).toEqual({
                 autoDelete: true,
-                initializeParams: { image: "[unknown]", size: 40, type: "pd-balanced", labels: { ...LAB_LABELS, "nixlab-node": node } },
+                initializeParams: { image: "[unknown]", size: 40, type: "pd-balanced", labels: { ...LAB_LABELS, "nixlab-node": node, "nixlab-kvm": "nested" } },
             });
             expect(i.serviceAccount).toBeUndefined();
             expect(describeValue(i.shieldedInstanceConfig)).toEqual({ enableSecureBoot: false, enableVtpm: true, enableIntegrityMonitoring: true });
@@ -166,7 +166,7 @@ describe("gcp-x86_64 plan", () => {
         expect(image.guestOsFeatures).toEqual([{ type: "VIRTIO_SCSI_MULTIQUEUE" }, { type: "GVNIC" }, { type: "IDPF" }, { type: "UEFI_COMPATIBLE" }]);
     });
 
-    it("labels every labelable GCP resource (node resources also with nixlab-node)", () => {
+    it("labels every labelable GCP resource (node resources also with nixlab-node and nixlab-kvm)", () => {
         const labelable = resources.filter((r) => r.type.startsWith("gcp:") && sdkArgsHave(r.type, "labels"));
         expect(labelable.map((r) => `${r.type} ${r.name}`).sort()).toEqual([
             "gcp:compute/disk:Disk kvm-gce-node-1-scratch",
@@ -178,7 +178,7 @@ describe("gcp-x86_64 plan", () => {
         ]);
         for (const r of labelable) {
             const node = /kvm-gce-(node-\d)/.exec(r.name)?.[1];
-            expect(r.inputs.labels, `${r.type} ${r.name}`).toEqual({ ...LAB_LABELS, ...(node ? { "nixlab-node": node } : {}) });
+            expect(r.inputs.labels, `${r.type} ${r.name}`).toEqual({ ...LAB_LABELS, ...(node ? { "nixlab-node": node, "nixlab-kvm": "nested" } : {}) });
         }
     });
 

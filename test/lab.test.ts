@@ -5,10 +5,12 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Lab } from "../components/lab";
 import { parseLabConfig } from "../components/spec";
+import { labTags, nodeTags } from "../components/tags";
 import { OfflineResult, RecordedResource, revealValue, runOffline } from "../scripts/offline";
 import { fakeBackend } from "./support/fakeBackend";
 
@@ -24,7 +26,7 @@ const spec = parseLabConfig(
         ttl: "2h",
         user: { sshAuthorizedKeys: [KEY] },
         image: { artifacts: [{ path: DISK, format: "qcow2", arch: "x86_64", bootMode: "uefi", sha256: SHA }] },
-        tags: { team: "kernel", "nixlab:owner": "mallory" },
+        tags: { team: "kernel" },
         nodes: [
             { name: "builder", volumes: [{ name: "scratch", sizeGiB: 50 }] },
             { name: "runner", kvm: "none" },
@@ -32,6 +34,18 @@ const spec = parseLabConfig(
     },
     "dev-stack",
 );
+
+/** The fake backend, with `runner` reachable only through a jump host (as libvirt over qemu+ssh is). */
+function backendWithJump(): ReturnType<typeof fakeBackend> {
+    const base = fakeBackend();
+    return {
+        ...base,
+        createNode: (ctx, name, args) => {
+            const node = base.createNode(ctx, name, args);
+            return args.node.name === "runner" ? { ...node, sshProxyJump: pulumi.output("ops@hv1.example.com") } : node;
+        },
+    };
+}
 
 let result: OfflineResult;
 const byName = (name: string): RecordedResource => {
@@ -66,7 +80,7 @@ beforeAll(async () => {
             },
         ],
         program: async () => {
-            const lab = new Lab("dev", { spec, backend: fakeBackend(), stack: "dev-stack" });
+            const lab = new Lab("dev", { spec, backend: backendWithJump(), stack: "dev-stack" });
             return { nodes: lab.nodes, sshConfig: lab.sshConfig, knownHosts: lab.knownHosts, ansibleInventory: lab.ansibleInventory, expiresAt: lab.expiresAt };
         },
     });
@@ -90,7 +104,7 @@ describe("Lab", () => {
         ]);
     });
 
-    it("tags with nixlab:* keys that user tags cannot override, expiry from the clock", () => {
+    it("tags with the lab's nixlab:* keys and its own tags, expiry from the clock", () => {
         expect(byName("dev-net").inputs.tags).toEqual({
             team: "kernel",
             "nixlab:lab": "dev",
@@ -131,9 +145,24 @@ describe("Lab", () => {
             privateAddress: "10.77.0.10",
             sshHost: "198.51.100.1",
             sshPort: 22,
+            user: "lab",
             ssh: "ssh -o HostKeyAlias=dev-builder -o UserKnownHostsFile=~/.ssh/nixlab/dev.known_hosts -o StrictHostKeyChecking=yes lab@198.51.100.1",
             hostKeyFingerprints: { ed25519: "SHA256:FP-dev-builder-host-ed25519" },
             ready: "NIXLAB-READY dev-builder-vm",
+        });
+        // No jump host: no proxyJump key at all (not undefined, which would be null in outputs).
+        expect(Object.keys(nodes.builder!)).not.toContain("proxyJump");
+        expect(nodes.runner).toEqual({
+            name: "runner",
+            machineType: "fake-2x4",
+            privateAddress: "10.77.0.11",
+            sshHost: "198.51.100.2",
+            sshPort: 22,
+            user: "lab",
+            proxyJump: "ops@hv1.example.com",
+            ssh: "ssh -o HostKeyAlias=dev-runner -o UserKnownHostsFile=~/.ssh/nixlab/dev.known_hosts -o StrictHostKeyChecking=yes -J ops@hv1.example.com lab@198.51.100.2",
+            hostKeyFingerprints: { ed25519: "SHA256:FP-dev-runner-host-ed25519" },
+            ready: "NIXLAB-READY dev-runner-vm",
         });
         expect(result.outputs.knownHosts).toBe(
             "dev-builder ssh-ed25519 PUB-dev-builder-host-ed25519\ndev-runner ssh-ed25519 PUB-dev-runner-host-ed25519\n",
@@ -141,5 +170,40 @@ describe("Lab", () => {
         expect(result.outputs.sshConfig).toContain("Host dev-runner\n    HostName 198.51.100.2\n");
         expect(parse(result.outputs.ansibleInventory as string).all.hosts.runner.ansible_host).toBe("198.51.100.2");
         expect(result.outputs.expiresAt).toBe("2026-11-23T12:00:00.000Z");
+    });
+});
+
+describe("nodeTags", () => {
+    it("adds nixlab:node and the KVM mode the node asked for", async () => {
+        const s = parseLabConfig(
+            {
+                name: "t",
+                owner: "alice",
+                user: { sshAuthorizedKeys: [KEY] },
+                image: { artifacts: [{ path: DISK, format: "qcow2", arch: "x86_64", bootMode: "uefi", sha256: SHA }] },
+                tags: { team: "kernel" },
+                defaults: { kvm: "nested" },
+                nodes: [{ name: "a", kvm: "metal", tags: { rack: "r1" } }, { name: "c", kvm: "none" }, { name: "d" }],
+            },
+            "t-stack",
+        );
+        const lab = labTags(s, "t-stack", "2026-11-23T12:00:00.000Z");
+        const of = (i: number) => new Promise<Record<string, string>>((r) => nodeTags(lab, s.nodes[i]!).apply(r));
+        const base = { team: "kernel", "nixlab:lab": "t", "nixlab:owner": "alice", "nixlab:stack": "t-stack", "nixlab:expires-at": "2026-11-23T12:00:00.000Z" };
+        expect(await of(0)).toEqual({ ...base, rack: "r1", "nixlab:node": "a", "nixlab:kvm": "metal" });
+        expect(await of(1)).toEqual({ ...base, "nixlab:node": "c", "nixlab:kvm": "none" });
+        expect(await of(2)).toEqual({ ...base, "nixlab:node": "d", "nixlab:kvm": "nested" });
+    });
+
+    it("keeps the program's nixlab:* values even over tags that bypassed validation", async () => {
+        const s = parseLabConfig(
+            { name: "t", owner: "alice", user: { sshAuthorizedKeys: [KEY] }, image: { artifacts: [{ path: DISK, format: "qcow2", arch: "x86_64", bootMode: "uefi", sha256: SHA }] }, nodes: [{ name: "a", kvm: "metal" }] },
+            "t-stack",
+        );
+        const forged = { ...s, tags: { "nixlab:kvm": "lab-says" }, nodes: [{ ...s.nodes[0]!, tags: { "nixlab:kvm": "none", "nixlab:node": "b" } }] };
+        const lab = labTags(forged, "t-stack", "x");
+        const tags = await new Promise<Record<string, string>>((r) => nodeTags(lab, forged.nodes[0]!).apply(r));
+        expect(tags["nixlab:kvm"]).toBe("metal");
+        expect(tags["nixlab:node"]).toBe("a");
     });
 });

@@ -62,7 +62,7 @@ describe("openstack-arm64 plan", () => {
             const vm = one("openstack:compute/instance:Instance", `kvm-os-arm-${host}`);
             expect(vm).toMatchObject({ flavorName: "bm.ampere", imageId: "[unknown]", configDrive: true, userData: "[secret]" });
             expect(vm.blockDevices).toBeUndefined();
-            expect(vm.metadata).toEqual({ ...LAB_TAGS, "nixlab:node": host });
+            expect(vm.metadata).toEqual({ ...LAB_TAGS, "nixlab:node": host, "nixlab:kvm": "metal" });
         }
     });
 
@@ -74,6 +74,7 @@ describe("openstack-arm64 plan", () => {
             configDrive: true,
         });
         expect(vm.imageId).toBeUndefined();
+        expect(vm.metadata).toEqual({ ...LAB_TAGS, "nixlab:node": "client", "nixlab:kvm": "none" });
     });
 
     it("marks the image aarch64, UEFI, virt machine", () => {

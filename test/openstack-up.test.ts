@@ -128,8 +128,10 @@ describe("openstack-x86_64 up (mocked OpenStack)", () => {
             privateAddress: "10.80.0.11",
             sshHost: "192.0.2.22",
             sshPort: 22,
+            user: "lab",
             ready: "NIXLAB-READY node=node-2 kvm=ok cloud-init-rc=0",
         });
+        expect(nodes["node-2"]).not.toHaveProperty("proxyJump");
         expect(result.outputs.backendKind).toBe("openstack");
     });
 });

@@ -18,7 +18,8 @@ const SHA = "7e".repeat(32);
 const EXPIRES = "2026-11-24T18:00:00Z";
 const LAB_TAGS = { "nixlab:lab": "kvm-os", "nixlab:owner": "alice@example.com", "nixlab:stack": STACK, "nixlab:expires-at": EXPIRES };
 const LAB_TAG_LIST = ["nixlab:expires-at=2026-11-24T18:00:00Z", "nixlab:lab=kvm-os", "nixlab:owner=alice@example.com", "nixlab:stack=openstack-x86_64"];
-const nodeTagList = (node: string) => [...LAB_TAG_LIST.slice(0, 2), `nixlab:node=${node}`, ...LAB_TAG_LIST.slice(2)];
+/** Sorted like providers/openstack/tags.ts: expires-at, kvm, lab, node, owner, stack. */
+const nodeTagList = (node: string) => [LAB_TAG_LIST[0]!, "nixlab:kvm=nested", LAB_TAG_LIST[1]!, `nixlab:node=${node}`, ...LAB_TAG_LIST.slice(2)];
 
 let dir: string;
 let plan: PlanJson;
@@ -122,7 +123,7 @@ describe("openstack-x86_64 plan", () => {
                 networks: [{ port: "[unknown]" }],
                 configDrive: true,
                 userData: "[secret]",
-                metadata: { ...LAB_TAGS, "nixlab:node": node },
+                metadata: { ...LAB_TAGS, "nixlab:node": node, "nixlab:kvm": "nested" },
                 tags: nodeTagList(node),
             });
             expect(one("openstack:networking/port:Port", `kvm-os-${node}-port`)).toEqual({
@@ -138,7 +139,7 @@ describe("openstack-x86_64 plan", () => {
                 description: `nixlab lab kvm-os, node ${node}`,
                 size: 50,
                 enableOnlineResize: true,
-                metadata: { ...LAB_TAGS, "nixlab:node": node },
+                metadata: { ...LAB_TAGS, "nixlab:node": node, "nixlab:kvm": "nested" },
             });
             expect(one("openstack:compute/volumeAttach:VolumeAttach", `kvm-os-${node}-scratch-attach`)).toEqual({ instanceId: "[unknown]", volumeId: "[unknown]" });
             expect(one("openstack:networking/floatingIp:FloatingIp", `kvm-os-${node}-fip`)).toEqual({
@@ -229,7 +230,7 @@ describe("openstack-x86_64 plan", () => {
         for (const t of labTagged) for (const r of byType(t)) expect(inputs(r).tags, r.name).toEqual(LAB_TAG_LIST);
         const nodeOf = (name: string) => /kvm-os-(node-\d)/.exec(name)![1]!;
         for (const t of nodeTagged) for (const r of byType(t)) expect(inputs(r).tags, r.name).toEqual(nodeTagList(nodeOf(r.name)));
-        for (const t of nodeMetadata) for (const r of byType(t)) expect(inputs(r).metadata, r.name).toEqual({ ...LAB_TAGS, "nixlab:node": nodeOf(r.name) });
+        for (const t of nodeMetadata) for (const r of byType(t)) expect(inputs(r).metadata, r.name).toEqual({ ...LAB_TAGS, "nixlab:node": nodeOf(r.name), "nixlab:kvm": "nested" });
         for (const t of untaggable) for (const r of byType(t)) expect([inputs(r).tags, inputs(r).metadata], r.name).toEqual([undefined, undefined]);
     });
 

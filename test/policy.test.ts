@@ -8,7 +8,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { PolicyProviderResource, ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
+import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
+import { openstackFlavorKvm } from "../cli/policyConfig";
+import type { ConfigMap } from "../cli/workspace";
 import { awsImdsV2, diskEncryption, expiryTag, fromGcpLabel, kvmMachineType, noWorldSsh, policies, TAGGABLE } from "../policy/policies";
 
 interface PlanResource {
@@ -23,6 +26,16 @@ const CLOUDS = ["aws-x86_64", "aws-arm64", "gcp-x86_64", "azure-x86_64", "openst
 const plans = Object.fromEntries(
     CLOUDS.map((c) => [c, (JSON.parse(fs.readFileSync(path.join(FIXTURES, `${c}.json`), "utf8")) as { resources: PlanResource[] }).resources]),
 ) as Record<(typeof CLOUDS)[number], PlanResource[]>;
+
+/** The pack config `nixlab --policy` derives from a stack file (cli/policyConfig.ts): the KVM policy's openstackFlavors. */
+function kvmConfigOf(stack: (typeof CLOUDS)[number]): { openstackFlavors?: Record<string, string> } {
+    const doc = parse(fs.readFileSync(path.join(__dirname, "..", "stacks", `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
+    const config: ConfigMap = Object.fromEntries(
+        Object.entries(doc.config).map(([k, v]) => [k, { value: typeof v === "string" ? v : JSON.stringify(v) }]),
+    );
+    const openstackFlavors = openstackFlavorKvm(config);
+    return openstackFlavors ? { openstackFlavors } : {};
+}
 
 function find(cloud: (typeof CLOUDS)[number], name: string): PlanResource {
     const r = plans[cloud].find((x) => x.name === name);
@@ -72,6 +85,38 @@ describe("every policy passes the captured plans as they are", () => {
             }
         }
         expect(found).toEqual([]);
+    });
+
+    it.each(CLOUDS)("%s: the KVM policy passes with the pack config nixlab derives from the stack file", async (cloud) => {
+        const config = kvmConfigOf(cloud);
+        expect(Object.keys(config)).toEqual(cloud.startsWith("openstack") ? ["openstackFlavors"] : []);
+        const found: string[] = [];
+        for (const r of plans[cloud]) for (const v of await violations(kvmMachineType, r, { config })) found.push(`${r.name}: ${v}`);
+        expect(found).toEqual([]);
+    });
+
+    it("every instance carries the KVM mode its node asked for (nixlab:kvm, GCP label nixlab-kvm)", () => {
+        const asked = (r: PlanResource): unknown => r.inputs.tags?.["nixlab:kvm"] ?? r.inputs.labels?.["nixlab-kvm"] ?? r.inputs.metadata?.["nixlab:kvm"];
+        const instances = CLOUDS.flatMap((c) =>
+            plans[c]
+                .filter((r) => /^(aws:ec2\/instance|gcp:compute\/instance|openstack:compute\/instance):Instance$|^azure-native:compute:VirtualMachine$/.test(r.type))
+                .map((r) => `${r.name}=${String(asked(r))}`),
+        );
+        expect(instances.sort()).toEqual([
+            "kvm-arm-builder=metal",
+            "kvm-arm-host=metal",
+            "kvm-azure-node-1=nested",
+            "kvm-azure-node-2=nested",
+            "kvm-gce-node-1=nested",
+            "kvm-gce-node-2=nested",
+            "kvm-os-arm-client=none",
+            "kvm-os-arm-host-1=metal",
+            "kvm-os-arm-host-2=metal",
+            "kvm-os-node-1=nested",
+            "kvm-os-node-2=nested",
+            "kvm-x86-node-1=nested",
+            "kvm-x86-node-2=nested",
+        ]);
     });
 
     it("names five policies, all mandatory", () => {
@@ -285,20 +330,22 @@ describe("nixlab-kvm-machine-type", () => {
             "cpuOptions.nestedVirtualization is enabled on m7i.xlarge, which is not in nixlab's catalog; AWS offers nested virtualization on C8i, M8i and R8i (and flex) only (providers/aws/catalog.ts).",
             "the node asks for nested KVM but m7i.xlarge does not offer it; use a C8i/M8i/R8i type with nestedVirtualization enabled.",
         ]);
+        // The captured tag alone says what was asked: without the CPU option the ask still fails.
         const node2 = find("aws-x86_64", "kvm-x86-node-2");
-        node2.inputs.tags["nixlab:kvm"] = "metal";
-        expect(await violations(kvmMachineType, node2)).toEqual(["the node asks for metal KVM but m8i-flex.xlarge is not a bare-metal type (a .metal size, providers/aws/catalog.ts)."]);
-        node2.inputs.tags["nixlab:kvm"] = "nested";
+        expect(node2.inputs.tags["nixlab:kvm"]).toBe("nested");
         delete node2.inputs.cpuOptions;
         expect(await violations(kvmMachineType, node2)).toEqual([
             "the node asks for nested KVM but m8i-flex.xlarge does not have cpuOptions.nestedVirtualization enabled; use a C8i/M8i/R8i type with nestedVirtualization enabled.",
         ]);
+        node2.inputs.tags["nixlab:kvm"] = "metal";
+        expect(await violations(kvmMachineType, node2)).toEqual(["the node asks for metal KVM but m8i-flex.xlarge is not a bare-metal type (a .metal size, providers/aws/catalog.ts)."]);
+        node2.inputs.tags["nixlab:kvm"] = "none";
+        expect(await violations(kvmMachineType, node2)).toEqual([]);
     });
 
     it("AWS arm64: metal KVM on Graviton metal passes, on a Graviton VM fails", async () => {
         const host = find("aws-arm64", "kvm-arm-host");
-        host.inputs.tags["nixlab:kvm"] = "metal";
-        expect(host.inputs.instanceType).toBe("c6g.metal");
+        expect([host.inputs.tags["nixlab:kvm"], host.inputs.instanceType]).toEqual(["metal", "c6g.metal"]);
         expect(await violations(kvmMachineType, host)).toEqual([]);
         host.inputs.instanceType = "c7g.16xlarge";
         expect(await violations(kvmMachineType, host)).toEqual(["the node asks for metal KVM but c7g.16xlarge is not a bare-metal type (a .metal size, providers/aws/catalog.ts)."]);
@@ -315,6 +362,11 @@ describe("nixlab-kvm-machine-type", () => {
             "enableNestedVirtualization is on for e2-standard-4, which is not in nixlab's catalog",
             "the node asks for nested KVM but e2-standard-4 does not offer it.",
         ]);
+        // The captured label alone says what was asked: switching nesting off fails the node.
+        const off = find("gcp-x86_64", "kvm-gce-node-2");
+        expect(off.inputs.labels["nixlab-kvm"]).toBe("nested");
+        delete off.inputs.advancedMachineFeatures;
+        expect(await violations(kvmMachineType, off)).toEqual(["the node asks for nested KVM but n2-standard-4 does not have advancedMachineFeatures.enableNestedVirtualization."]);
         const metal = find("gcp-x86_64", "kvm-gce-node-1");
         metal.inputs.labels["nixlab-kvm"] = "metal";
         delete metal.inputs.advancedMachineFeatures;
@@ -323,11 +375,51 @@ describe("nixlab-kvm-machine-type", () => {
 
     it("Azure: a nested ask needs a series with nested virtualization", async () => {
         const vm = find("azure-x86_64", "kvm-azure-node-1");
-        vm.inputs.tags["nixlab:kvm"] = "nested";
+        expect([vm.inputs.tags["nixlab:kvm"], vm.inputs.hardwareProfile.vmSize]).toEqual(["nested", "Standard_D4s_v5"]);
         expect(await violations(kvmMachineType, vm)).toEqual([]);
         vm.inputs.hardwareProfile.vmSize = "Standard_D4ps_v5";
         expect(await violations(kvmMachineType, vm)).toEqual([
             "the node asks for nested KVM but Standard_D4ps_v5 (Dpsv5) does not support nested virtualization; use a Dsv5, Dasv5 or Dsv6 size (providers/azure/catalog.ts).",
         ]);
+        vm.inputs.tags["nixlab:kvm"] = "none";
+        expect(await violations(kvmMachineType, vm)).toEqual([]);
+        vm.inputs.tags["nixlab:kvm"] = "metal";
+        expect(await violations(kvmMachineType, vm)).toEqual([
+            "the node asks for metal KVM, which Azure does not offer (no bare-metal sizes in providers/azure/catalog.ts); use kvm: nested.",
+        ]);
+    });
+
+    it("OpenStack: the flavor must give what the node asked for, per the stack's flavors in the pack config", async () => {
+        const config = kvmConfigOf("openstack-x86_64");
+        expect(config).toEqual({ openstackFlavors: { "m1.medium": "none", "kvm.large": "nested", "kvm.xlarge": "nested" } });
+        const node = find("openstack-x86_64", "kvm-os-node-1");
+        expect([node.inputs.flavorName, node.inputs.metadata["nixlab:kvm"]]).toEqual(["kvm.large", "nested"]);
+        node.inputs.flavorName = "m1.medium";
+        expect(await violations(kvmMachineType, node, { config })).toEqual([
+            "the node asks for nested KVM but flavor m1.medium gives kvm: none (pack config openstackFlavors: m1.medium (none), kvm.large (nested), kvm.xlarge (nested)); use a flavor described with kvm: nested or metal.",
+        ]);
+        // Flavors are each cloud's own: without the stack's description the check cannot run.
+        expect(await violations(kvmMachineType, node)).toEqual([]);
+        node.inputs.flavorName = "gpu.huge";
+        expect(await violations(kvmMachineType, node, { config })).toEqual([
+            "the node asks for nested KVM but flavor gpu.huge is not among the pack's openstackFlavors (m1.medium (none), kvm.large (nested), kvm.xlarge (nested)); describe it in nixlab:openstack.flavors and in the pack config.",
+        ]);
+        // The Nova tag list says the same when the metadata does not.
+        delete node.inputs.metadata["nixlab:kvm"];
+        expect(node.inputs.tags).toContain("nixlab:kvm=nested");
+        node.inputs.flavorName = "m1.medium";
+        expect((await violations(kvmMachineType, node, { config })).map((v) => v.split(" (")[0])).toEqual(["the node asks for nested KVM but flavor m1.medium gives kvm: none"]);
+
+        const arm = kvmConfigOf("openstack-arm64");
+        const host = find("openstack-arm64", "kvm-os-arm-host-1");
+        expect([host.inputs.flavorName, host.inputs.metadata["nixlab:kvm"]]).toEqual(["bm.ampere", "metal"]);
+        host.inputs.flavorName = "a1.medium";
+        expect(await violations(kvmMachineType, host, { config: arm })).toEqual([
+            "the node asks for metal KVM but flavor a1.medium gives kvm: none (pack config openstackFlavors: bm.ampere (metal), a1.medium (none)); use a flavor described with kvm: metal.",
+        ]);
+        // A kvm: none node may run on any flavor.
+        const client = find("openstack-arm64", "kvm-os-arm-client");
+        client.inputs.flavorName = "bm.ampere";
+        expect(await violations(kvmMachineType, client, { config: arm })).toEqual([]);
     });
 });

@@ -104,6 +104,13 @@ describe("parseLabConfig", () => {
         ]);
     });
 
+    it("reserves the nixlab: tag namespace for the program", () => {
+        expect(problemsOf(base({ tags: { "nixlab:owner": "mallory" }, defaults: { tags: { "nixlab:kvm": "metal" } } }))).toEqual([
+            'nixlab:lab.defaults.tags.nixlab:kvm: tag keys starting with nixlab: are reserved for nixlab\'s own tags; rename the key (got "nixlab:kvm")',
+            'nixlab:lab.tags.nixlab:owner: tag keys starting with nixlab: are reserved for nixlab\'s own tags; rename the key (got "nixlab:owner")',
+        ]);
+    });
+
     it("refuses root as the lab user and keyless labs", () => {
         expect(problemsOf(base({ user: { name: "root", sshAuthorizedKeys: [] } }))).toEqual([
             'nixlab:lab.user.name: must not be root; the lab user gets passwordless sudo (got "root")',
