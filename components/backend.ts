@@ -27,7 +27,7 @@ export interface BackendContext {
 
 /** The machine a node resolves to on a backend, decided before any resource exists. */
 export interface MachineChoice {
-    /** Instance type / machine type / VM size / flavor / "qemu" for libvirt. */
+    /** Instance type / machine type / VM size / flavor / QEMU machine type (q35, virt) for libvirt. */
     machineType: string;
     /** Why this one: catalog entry and its source, or "set in config". */
     reason: string;

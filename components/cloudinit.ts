@@ -40,6 +40,8 @@ export function renderCloudConfig({ lab, node, keys }: CloudConfigInput): string
         hostname: node.name,
         // cloud-init owns the hostname (the images leave networking.hostName empty for it).
         preserve_hostname: false,
+        // So `sudo` and friends resolve the node's own name (a fresh image has no entry).
+        manage_etc_hosts: "localhost",
         users: [
             {
                 name: lab.user.name,

@@ -1,0 +1,187 @@
+/**
+ * `nixlab:libvirt`: where and how the lab's VMs run. Validated once by the factory;
+ * nothing below reads config again.
+ */
+import { z } from "zod";
+import { ConfigError, show, zodProblems } from "../../components/problems";
+import { ARCHES, type Arch } from "../../components/spec";
+
+export const CONFIG_KEY = "nixlab:libvirt";
+
+export const ACCELERATORS = ["kvm", "tcg"] as const;
+export type Accelerator = (typeof ACCELERATORS)[number];
+
+export const NETWORK_MODES = ["nat", "user"] as const;
+export type NetworkMode = (typeof NETWORK_MODES)[number];
+
+const absolutePath = z.string().startsWith("/", { error: "must be an absolute path" });
+
+export const libvirtConfigSchema = z.strictObject({
+    /**
+     * libvirt connection URI. `qemu+ssh://user@host/system` puts the lab on a remote
+     * hypervisor: images are streamed there with `virsh vol-upload`, serial logs are read
+     * with `ssh`, and ssh to the nodes hops through the host (ProxyJump).
+     * @default "qemu:///system"
+     */
+    uri: z
+        .string()
+        .regex(/^[a-z0-9+]+:\/\/[^\s]*\/[a-z]+(\?[^\s]*)?$/, {
+            error: "must be a libvirt URI like qemu:///system or qemu+ssh://user@host/system",
+        })
+        .optional(),
+    /**
+     * `kvm` runs guests on the hardware (needs /dev/kvm on the hypervisor); `tcg` emulates
+     * the CPU in software: slow, but works anywhere (CI containers, foreign arches).
+     * @default "kvm"
+     */
+    accelerator: z.enum(ACCELERATORS).optional(),
+    /**
+     * `nat`: a libvirt NAT network per lab (bridge + dnsmasq); nodes reach each other and
+     * are reached at their private addresses. `user`: QEMU user-mode networking for hosts
+     * where bridges are not allowed; each node's SSH is forwarded to a loopback port of the
+     * hypervisor and nodes cannot reach each other.
+     * @default "nat"
+     */
+    networkMode: z.enum(NETWORK_MODES).optional(),
+    /** User mode only: node i's SSH is forwarded from 127.0.0.1:(base + i). @default 2222 */
+    sshForwardBasePort: z
+        .number()
+        .int()
+        .min(1024, { error: "must be at least 1024 (unprivileged ports)" })
+        .max(65535 - 64, { error: "must leave room for 64 nodes: at most 65471" })
+        .optional(),
+    /** Parent directory of the per-lab storage pools, on the hypervisor. @default "/var/lib/libvirt/nixlab" */
+    poolDir: absolutePath.optional(),
+    /** Where each node's serial console is logged, on the hypervisor. @default "/var/log/libvirt/qemu" */
+    serialLogDir: absolutePath.optional(),
+    /**
+     * UEFI firmware code (pflash) for `bootMode: uefi` images, e.g.
+     * /usr/share/OVMF/OVMF_CODE_4M.fd (Debian's ovmf) or
+     * /run/libvirt/nix-ovmf/OVMF_CODE.fd (NixOS).
+     * @default - libvirt picks firmware from the QEMU firmware descriptors
+     *   (`<os firmware='efi'>`), with Secure Boot off (NixOS images are unsigned)
+     */
+    uefiLoader: absolutePath.optional(),
+    /** UEFI variable store template matching `uefiLoader`. @default - the descriptor's template */
+    uefiVarsTemplate: absolutePath.optional(),
+    /**
+     * Architecture of the hypervisor's CPU; KVM runs only guests of the same arch.
+     * @default - this machine's architecture (set it when a qemu+ssh host differs)
+     */
+    hypervisorArch: z.enum(ARCHES).optional(),
+    /**
+     * How long creating a node may wait for cloud-init to finish (the NIXLAB-READY line on
+     * its serial console) before failing with the console's last lines.
+     * @default 900
+     */
+    readyTimeoutSeconds: z.number().int().min(10).max(86400).optional(),
+});
+
+export type LibvirtConfigInput = z.infer<typeof libvirtConfigSchema>;
+
+/** `nixlab:libvirt` with every default applied. */
+export interface LibvirtConfig {
+    uri: string;
+    accelerator: Accelerator;
+    networkMode: NetworkMode;
+    sshForwardBasePort: number;
+    poolDir: string;
+    serialLogDir: string;
+    uefiLoader?: string;
+    uefiVarsTemplate?: string;
+    hypervisorArch: Arch;
+    readyTimeoutSeconds: number;
+}
+
+export const LIBVIRT_DEFAULTS = {
+    uri: "qemu:///system",
+    accelerator: "kvm",
+    networkMode: "nat",
+    sshForwardBasePort: 2222,
+    poolDir: "/var/lib/libvirt/nixlab",
+    serialLogDir: "/var/log/libvirt/qemu",
+    // First boot of a NixOS image with cloud-init takes 1-3 minutes under KVM; 15 minutes
+    // leaves room for TCG and slow disks without hiding a hung boot for an hour.
+    readyTimeoutSeconds: 900,
+} as const satisfies Partial<LibvirtConfig>;
+
+/** Node's `process.arch` names → ours. */
+export function localArch(nodeArch: string = process.arch): Arch {
+    return nodeArch === "arm64" ? "aarch64" : "x86_64";
+}
+
+export function parseLibvirtConfig(raw: unknown): LibvirtConfig {
+    const parsed = libvirtConfigSchema.safeParse(raw ?? {});
+    if (!parsed.success) throw new ConfigError(zodProblems(CONFIG_KEY, raw, parsed.error));
+    const c = parsed.data;
+    const badUri = c.uri === undefined ? undefined : uriProblem(c.uri);
+    if (badUri) throw new ConfigError([{ path: `${CONFIG_KEY}.uri`, message: `${badUri} (got ${show(c.uri)})` }]);
+    if (c.uefiVarsTemplate && !c.uefiLoader) {
+        throw new ConfigError([
+            {
+                path: `${CONFIG_KEY}.uefiVarsTemplate`,
+                message: "is set without uefiLoader; set both (a code/vars pair from the same firmware build) or neither",
+            },
+        ]);
+    }
+    return {
+        uri: c.uri ?? LIBVIRT_DEFAULTS.uri,
+        accelerator: c.accelerator ?? LIBVIRT_DEFAULTS.accelerator,
+        networkMode: c.networkMode ?? LIBVIRT_DEFAULTS.networkMode,
+        sshForwardBasePort: c.sshForwardBasePort ?? LIBVIRT_DEFAULTS.sshForwardBasePort,
+        poolDir: stripSlash(c.poolDir ?? LIBVIRT_DEFAULTS.poolDir),
+        serialLogDir: stripSlash(c.serialLogDir ?? LIBVIRT_DEFAULTS.serialLogDir),
+        uefiLoader: c.uefiLoader,
+        uefiVarsTemplate: c.uefiVarsTemplate,
+        hypervisorArch: c.hypervisorArch ?? localArch(),
+        readyTimeoutSeconds: c.readyTimeoutSeconds ?? LIBVIRT_DEFAULTS.readyTimeoutSeconds,
+    };
+}
+
+function stripSlash(p: string): string {
+    return p.length > 1 ? p.replace(/\/+$/, "") : p;
+}
+
+/** What the URI says about reaching the hypervisor. */
+export interface UriTarget {
+    /** undefined for a local hypervisor (`qemu:///system`). */
+    host?: string;
+    user?: string;
+    port?: number;
+    /** `?keyfile=` of a qemu+ssh URI. */
+    keyfile?: string;
+}
+
+/**
+ * Splits `driver[+transport]://[user@]host[:port]/path[?query]`. Only ssh transports
+ * can be remote here: the serial log is read with `ssh` and node SSH hops through it.
+ */
+export function parseUri(uri: string): UriTarget {
+    const m = /^([a-z0-9]+)(?:\+([a-z0-9]+))?:\/\/(?:([^@/?]+)@)?([^/:?]*)(?::(\d+))?(\/[^?]*)(?:\?(.*))?$/.exec(uri);
+    if (!m || !m[4]) return {};
+    const query = new URLSearchParams(m[7] ?? "");
+    return {
+        host: m[4],
+        user: m[3],
+        port: m[5] ? Number(m[5]) : undefined,
+        keyfile: query.get("keyfile") ?? undefined,
+    };
+}
+
+/** The `-J` argument for reaching nodes behind a remote hypervisor, e.g. `alice@hv:2222`. */
+export function proxyJumpFor(target: UriTarget): string | undefined {
+    if (!target.host) return undefined;
+    return `${target.user ? `${target.user}@` : ""}${target.host}${target.port ? `:${target.port}` : ""}`;
+}
+
+/** Problems with the URI that a regex cannot see (transport we cannot follow for logs). */
+export function uriProblem(uri: string): string | undefined {
+    const m = /^([a-z0-9]+)(?:\+([a-z0-9]+))?:\/\/([^/]*)\//.exec(uri);
+    if (!m) return undefined;
+    if (m[1] !== "qemu") return `driver ${JSON.stringify(m[1])} is not QEMU; nixlab drives QEMU/KVM guests only (use qemu:///system or qemu+ssh://user@host/system)`;
+    const remote = m[3] !== "";
+    if (remote && m[2] !== "ssh") {
+        return `remote transport ${JSON.stringify(m[2] ?? "tls")} is not supported: nixlab reads serial logs and reaches nodes over ssh; use qemu+ssh://user@host/system`;
+    }
+    return undefined;
+}

@@ -1,0 +1,334 @@
+/**
+ * Test equipment, not a second engine: runs the nixlab program under the SDK's mock
+ * monitor (scripts/offline.ts) with a `newResource` that really executes each resource's
+ * provider — the libvirt dynamic providers and the Clock — the way the Pulumi engine
+ * would: check, diff against the state of the last run, then create, update, replace
+ * (delete, then create: every libvirt resource asks for deleteBeforeReplace) or nothing.
+ * State is a JSON file between runs; `destroy` deletes in reverse creation order.
+ * `tls:index/privateKey:PrivateKey` gets real ed25519 keys from ssh-keygen.
+ *
+ * Pulumi's runtime is global to a process, so each run is its own process:
+ *   tsx test/libvirt/engine.ts up <workdir>       # reads <workdir>/program.json
+ *   tsx test/libvirt/engine.ts destroy <workdir>
+ * Both write <workdir>/state.json as they go and <workdir>/last-run.json at the end.
+ */
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type * as pulumi from "@pulumi/pulumi";
+import { runtime } from "@pulumi/pulumi";
+import { clockProvider } from "../../components/clock";
+import { dynamicProviders } from "../../providers/libvirt";
+import { revealValue, runOffline, type ResourceHandlerArgs } from "../../scripts/offline";
+
+export type Op = "create" | "update" | "replace" | "same" | "delete";
+
+export interface OpRecord {
+    type: string;
+    name: string;
+    op: Op;
+    /** Why a replace happened (the diff's `replaces`). */
+    replaces?: string[];
+    ms: number;
+}
+
+export interface StateEntry {
+    type: string;
+    name: string;
+    id: string;
+    inputs: Record<string, unknown>;
+    outs: Record<string, unknown>;
+    /** Creation order: breaks ties when deleting. */
+    seq: number;
+    /** Keys of the resources this one depends on; destroy deletes dependents first. */
+    deps: string[];
+}
+
+export interface EngineState {
+    seq: number;
+    resources: Record<string, StateEntry>;
+}
+
+export interface ProgramSpec {
+    stack: string;
+    /** Full config keys → values as the CLI passes them (JSON text for objects). */
+    config: Record<string, string>;
+    /** Program module, relative to the repository root. @default "index.ts" */
+    program?: string;
+    /**
+     * Resource types whose operations run one at a time, like `pulumi up --parallel 1`
+     * would run them. @default [] (everything concurrent, as the engine does)
+     */
+    serialTypes?: string[];
+}
+
+export interface RunReport {
+    action: "up" | "destroy";
+    ok: boolean;
+    error?: string;
+    ops: OpRecord[];
+    outputs: Record<string, unknown>;
+    seconds: number;
+}
+
+interface MonitorLike {
+    registerResource(req: { getType(): string; getName(): string; getDependenciesList(): string[] }, cb: unknown): unknown;
+}
+
+/** `urn:pulumi:<stack>::<project>::<parent$type>::<name>` → our state key. */
+function urnKey(urn: string): string {
+    const parts = urn.split("::");
+    const name = parts.slice(3).join("::");
+    return keyOf(parts[2]!.split("$").pop()!, name);
+}
+
+const TLS_KEY = "tls:index/privateKey:PrivateKey";
+const PROVIDERS: Record<string, pulumi.dynamic.ResourceProvider> = {
+    ...dynamicProviders,
+    "pulumi-nodejs:dynamic/nixlab:Clock": clockProvider,
+};
+const REPO = path.resolve(__dirname, "..", "..");
+
+export function readState(file: string): EngineState {
+    if (!fs.existsSync(file)) return { seq: 0, resources: {} };
+    return JSON.parse(fs.readFileSync(file, "utf8")) as EngineState;
+}
+
+function writeState(file: string, state: EngineState): void {
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2));
+    fs.renameSync(`${file}.tmp`, file);
+}
+
+function keyOf(type: string, name: string): string {
+    return `${type}::${name}`;
+}
+
+/** Inputs as a provider sees them: secrets unwrapped, the serialized provider dropped. */
+function providerInputs(inputs: Record<string, unknown>): Record<string, unknown> {
+    const { __provider: _code, ...rest } = revealValue(inputs) as Record<string, unknown>;
+    return rest;
+}
+
+function log(line: string): void {
+    process.stdout.write(`[engine ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}
+
+/** A real ed25519 key, in the formats @pulumi/tls returns for PrivateKey. */
+function sshKeygen(): Record<string, unknown> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nixlab-engine-key-"));
+    try {
+        execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", `${dir}/key`]);
+        const [type, b64] = fs.readFileSync(`${dir}/key.pub`, "utf8").trim().split(/\s+/);
+        const fp = execFileSync("ssh-keygen", ["-l", "-E", "sha256", "-f", `${dir}/key.pub`], { encoding: "utf8" }).split(/\s+/)[1];
+        return {
+            algorithm: "ED25519",
+            privateKeyOpenssh: fs.readFileSync(`${dir}/key`, "utf8"),
+            publicKeyOpenssh: `${type} ${b64}\n`,
+            publicKeyFingerprintSha256: fp,
+        };
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+class Engine {
+    readonly ops: OpRecord[] = [];
+    readonly seen = new Set<string>();
+    /** Dependencies per resource key, as the SDK sent them to the monitor. */
+    readonly deps = new Map<string, string[]>();
+    errors: string[] = [];
+
+    /** Tail of the queue of serialized operations. */
+    private queue: Promise<unknown> = Promise.resolve();
+
+    constructor(
+        readonly stateFile: string,
+        readonly state: EngineState,
+        readonly serialTypes: string[] = [],
+    ) {}
+
+    private serialized<T>(type: string, fn: () => Promise<T>): Promise<T> {
+        if (!this.serialTypes.includes(type)) return fn();
+        const run = this.queue.then(fn, fn);
+        this.queue = run.catch(() => undefined);
+        return run;
+    }
+
+    private save(): void {
+        writeState(this.stateFile, this.state);
+    }
+
+    private record(type: string, name: string, op: Op, started: number, replaces?: string[]): void {
+        const rec: OpRecord = { type, name, op, ms: Date.now() - started, ...(replaces ? { replaces } : {}) };
+        this.ops.push(rec);
+        log(`${op.padEnd(7)} ${type} ${name}${replaces ? ` (replaces: ${replaces.join(", ")})` : ""} ${rec.ms}ms`);
+    }
+
+    private put(type: string, name: string, id: string, inputs: Record<string, unknown>, outs: Record<string, unknown>, seq?: number): void {
+        const key = keyOf(type, name);
+        this.state.resources[key] = { type, name, id, inputs, outs, seq: seq ?? ++this.state.seq, deps: this.deps.get(key) ?? [] };
+        this.save();
+    }
+
+    async step(args: ResourceHandlerArgs): Promise<{ id: string; state: Record<string, unknown> } | undefined> {
+        if (args.custom === false) return undefined; // components: nothing to execute
+        const key = keyOf(args.type, args.name);
+        this.seen.add(key);
+        try {
+            const r = args.type === TLS_KEY ? this.tls(args) : await this.serialized(args.type, () => this.dynamic(args));
+            return r;
+        } catch (e) {
+            const msg = `${args.type} ${args.name}: ${e instanceof Error ? e.message : String(e)}`;
+            this.errors.push(msg);
+            log(`FAILED  ${msg}`);
+            throw e;
+        }
+    }
+
+    private tls(args: ResourceHandlerArgs): { id: string; state: Record<string, unknown> } {
+        const started = Date.now();
+        const inputs = providerInputs(args.inputs);
+        const prev = this.state.resources[keyOf(args.type, args.name)];
+        if (prev && JSON.stringify(prev.inputs) === JSON.stringify(inputs)) {
+            this.record(args.type, args.name, "same", started);
+            return { id: prev.id, state: prev.outs };
+        }
+        const outs = sshKeygen();
+        const id = String(outs.publicKeyFingerprintSha256);
+        this.put(args.type, args.name, id, inputs, outs);
+        this.record(args.type, args.name, prev ? "replace" : "create", started);
+        return { id, state: outs };
+    }
+
+    private async dynamic(args: ResourceHandlerArgs): Promise<{ id: string; state: Record<string, unknown> }> {
+        const provider = PROVIDERS[args.type];
+        if (!provider) throw new Error(`engine harness: no real implementation for ${args.type}; only libvirt resources, the Clock and tls keys run here`);
+        const started = Date.now();
+        const key = keyOf(args.type, args.name);
+        const prev = this.state.resources[key];
+        let inputs = providerInputs(args.inputs);
+        if (provider.check) {
+            const checked = await provider.check(prev?.inputs ?? {}, inputs);
+            if (checked.failures?.length) throw new Error(`check failed: ${JSON.stringify(checked.failures)}`);
+            inputs = (checked.inputs as Record<string, unknown>) ?? inputs;
+        }
+        const create = async (op: Op, replaces?: string[]) => {
+            const r = await provider.create(inputs);
+            const outs = (r.outs ?? {}) as Record<string, unknown>;
+            this.put(args.type, args.name, r.id, inputs, outs);
+            this.record(args.type, args.name, op, started, replaces);
+            return { id: r.id, state: outs };
+        };
+        if (!prev) return create("create");
+        const diff = provider.diff
+            ? await provider.diff(prev.id, prev.outs, inputs)
+            : { changes: JSON.stringify(prev.inputs) !== JSON.stringify(inputs), replaces: [] };
+        if (diff.replaces && diff.replaces.length > 0) {
+            await provider.delete?.(prev.id, prev.outs);
+            delete this.state.resources[key];
+            this.save();
+            return create("replace", diff.replaces);
+        }
+        if (diff.changes) {
+            if (!provider.update) throw new Error("diff reported changes but the provider has no update");
+            const r = await provider.update(prev.id, prev.outs, inputs);
+            const outs = (r.outs ?? prev.outs) as Record<string, unknown>;
+            this.put(args.type, args.name, prev.id, inputs, outs, prev.seq);
+            this.record(args.type, args.name, "update", started);
+            return { id: prev.id, state: outs };
+        }
+        this.put(args.type, args.name, prev.id, prev.inputs, prev.outs, prev.seq); // dependencies may have changed
+        this.record(args.type, args.name, "same", started);
+        return { id: prev.id, state: prev.outs };
+    }
+
+    /** Deletes the given entries, each after everything that depends on it (then newest first). */
+    async deleteAll(entries: StateEntry[]): Promise<void> {
+        const left = new Map(entries.map((e) => [keyOf(e.type, e.name), e]));
+        while (left.size > 0) {
+            const needed = new Set([...left.values()].flatMap((e) => e.deps ?? []));
+            const free = [...left.entries()].filter(([k]) => !needed.has(k));
+            // A cycle cannot come from a Pulumi program; fall back to creation order anyway.
+            const [key, e] = (free.length > 0 ? free : [...left.entries()]).sort((a, b) => b[1].seq - a[1].seq)[0]!;
+            left.delete(key);
+            const started = Date.now();
+            const provider = PROVIDERS[e.type];
+            if (provider?.delete) await provider.delete(e.id, e.outs);
+            delete this.state.resources[keyOf(e.type, e.name)];
+            this.save();
+            this.record(e.type, e.name, "delete", started);
+        }
+    }
+}
+
+export async function up(workdir: string): Promise<RunReport> {
+    const started = Date.now();
+    const spec = JSON.parse(fs.readFileSync(path.join(workdir, "program.json"), "utf8")) as ProgramSpec;
+    const stateFile = path.join(workdir, "state.json");
+    const engine = new Engine(stateFile, readState(stateFile), spec.serialTypes);
+    const programPath = path.join(REPO, spec.program ?? "index.ts");
+    // Runs inside runOffline, after it installed the mock monitor: note each resource's
+    // dependencies on the way to the monitor, as the engine's state would hold them.
+    const program = async () => {
+        const monitor = (runtime as unknown as { getMonitor(): MonitorLike }).getMonitor();
+        const register = monitor.registerResource.bind(monitor);
+        monitor.registerResource = (req, cb) => {
+            engine.deps.set(keyOf(req.getType(), req.getName()), req.getDependenciesList().map(urnKey));
+            return register(req, cb);
+        };
+        return require(programPath) as Record<string, unknown>;
+    };
+    let outputs: Record<string, unknown> = {};
+    let error: string | undefined;
+    try {
+        const result = await runOffline({
+            stack: spec.stack,
+            config: spec.config,
+            preview: false,
+            program,
+            resources: [(a) => engine.step(a)],
+            calls: {},
+        });
+        outputs = result.outputs;
+        // Resources the program no longer declares: gone from config, so delete them.
+        const stale = Object.entries(engine.state.resources)
+            .filter(([k]) => !engine.seen.has(k))
+            .map(([, e]) => e);
+        if (engine.errors.length === 0) await engine.deleteAll(stale);
+    } catch (e) {
+        error = e instanceof Error ? e.message : String(e);
+    }
+    if (engine.errors.length > 0) error = engine.errors.join("\n");
+    return { action: "up", ok: error === undefined, error, ops: engine.ops, outputs, seconds: (Date.now() - started) / 1000 };
+}
+
+export async function destroy(workdir: string): Promise<RunReport> {
+    const started = Date.now();
+    const stateFile = path.join(workdir, "state.json");
+    const engine = new Engine(stateFile, readState(stateFile));
+    let error: string | undefined;
+    try {
+        await engine.deleteAll(Object.values(engine.state.resources));
+    } catch (e) {
+        error = e instanceof Error ? e.message : String(e);
+    }
+    return { action: "destroy", ok: error === undefined, error, ops: engine.ops, outputs: {}, seconds: (Date.now() - started) / 1000 };
+}
+
+async function main(): Promise<void> {
+    const [action, workdir] = process.argv.slice(2);
+    if ((action !== "up" && action !== "destroy") || !workdir) {
+        process.stderr.write("usage: tsx test/libvirt/engine.ts up|destroy <workdir>\n");
+        process.exit(2);
+    }
+    const report = action === "up" ? await up(workdir) : await destroy(workdir);
+    fs.writeFileSync(path.join(workdir, "last-run.json"), JSON.stringify(report, null, 2));
+    log(`${action} ${report.ok ? "ok" : `FAILED: ${report.error}`} in ${report.seconds.toFixed(1)}s`);
+    // Pulumi's runtime may keep handles open after the program: exit explicitly.
+    process.exit(report.ok ? 0 : 1);
+}
+
+if (require.main === module) {
+    void main();
+}
