@@ -1,5 +1,5 @@
 /**
- * Global setup of the real-libvirt suite (vitest.libvirt.config.ts): a private libvirtd
+ * Global setup of the real-libvirt suite (vitest.libvirt.config.mts): a private libvirtd
  * inside the network namespace `nixlab-test` (infra/start-libvirtd.sh) and the fixture
  * image (infra/build-fixture-image.sh, cached under ~/.cache/nixlab). Stops the daemon
  * again afterwards if this run started it.

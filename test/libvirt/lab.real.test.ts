@@ -3,7 +3,7 @@
  * (index.ts) with every libvirt resource really executed (test/libvirt/engine.ts), guests
  * under TCG in the private libvirtd of network namespace `nixlab-test`.
  *
- * Run with `npm run test:libvirt` (vitest.libvirt.config.ts), as root. All guest traffic
+ * Run with `npm run test:libvirt` (vitest.libvirt.config.mts), as root. All guest traffic
  * stays inside the namespace: ssh to the nodes runs under `ip netns exec`.
  */
 import { execFile } from "node:child_process";
