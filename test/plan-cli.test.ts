@@ -1,26 +1,39 @@
 /**
  * `npm run plan` as a user runs it: a subprocess, real stack files, exit codes.
  */
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const ROOT = join(__dirname, "..");
 
-function plan(args: string[]) {
-    const r = spawnSync(process.execPath, [join(ROOT, "node_modules/tsx/dist/cli.mjs"), "scripts/plan.ts", ...args], {
-        cwd: ROOT,
-        encoding: "utf8",
-        timeout: 120_000,
+/** Runs the plan command in its own process (async, so the it.concurrent cases overlap). */
+function plan(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [join(ROOT, "node_modules/tsx/dist/cli.mjs"), "scripts/plan.ts", ...args], { cwd: ROOT });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+        child.on("error", reject);
+        child.on("close", (code) => {
+            clearTimeout(timer);
+            resolve({ code, stdout, stderr });
+        });
     });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+const STACKS = readdirSync(join(ROOT, "stacks"))
+    .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+    .filter((s): s is string => !!s)
+    .sort();
+
 describe("npm run plan", () => {
-    it.concurrent("prints a stack's whole graph as JSON, secrets hidden, images not built offline", () => {
-        const r = plan(["--stack", "aws-x86_64", "--json"]);
+    it.concurrent("prints a stack's whole graph as JSON, secrets hidden, images not built offline", async () => {
+        const r = await plan(["--stack", "aws-x86_64", "--json"]);
         expect(r.stderr).toBe("");
         expect(r.code).toBe(0);
         const out = JSON.parse(r.stdout);
@@ -39,7 +52,7 @@ describe("npm run plan", () => {
         expect(names).toEqual([...names].sort((a: string, b: string) => a.localeCompare(b)));
     });
 
-    it.concurrent("exits 2 with every problem on stderr for invalid config", () => {
+    it.concurrent("exits 2 with every problem on stderr for invalid config", async () => {
         const dir = mkdtempSync(join(tmpdir(), "nixlab-plan-"));
         const file = join(dir, "Pulumi.bad.yaml");
         writeFileSync(
@@ -54,7 +67,7 @@ describe("npm run plan", () => {
                 "",
             ].join("\n"),
         );
-        const r = plan(["--stack", "bad", "--config-file", file]);
+        const r = await plan(["--stack", "bad", "--config-file", file]);
         expect(r.code).toBe(2);
         expect(r.stdout).toBe("");
         expect(r.stderr).toBe(
@@ -67,9 +80,23 @@ describe("npm run plan", () => {
         );
     });
 
-    it.concurrent("exits 2 and lists the stacks for an unknown one", () => {
-        const r = plan(["--stack", "nope"]);
+    it.concurrent("exits 2 and lists the stacks for an unknown one", async () => {
+        const r = await plan(["--stack", "nope"]);
         expect(r.code).toBe(2);
         expect(r.stderr).toMatch(/^nixlab plan: no stack config at .*stacks\/Pulumi\.nope\.yaml; stacks here: .*aws-arm64.*\. Copy one/);
+    });
+
+    it("covers every stack file, each cloud among them", () => {
+        expect(STACKS).toEqual(expect.arrayContaining(["aws-arm64", "aws-x86_64", "gcp-x86_64", "azure-x86_64", "openstack-x86_64", "local"]));
+    });
+
+    it.concurrent.each(STACKS)("plans stack %s with no credentials: a Lab with nodes, exit 0", async (stack) => {
+        const r = await plan(["--stack", stack]);
+        expect(r.stderr).toBe("");
+        expect(r.code).toBe(0);
+        const lines = r.stdout.split("\n");
+        expect(lines[0]).toMatch(new RegExp(`^Stack ${stack}: \\d+ resources to create$`));
+        expect(lines[1]).toMatch(/^ {4}\+ nixlab:index:Lab {2}\S+$/);
+        expect(r.stdout).toContain("Outputs:\n");
     });
 });
