@@ -5,22 +5,19 @@
 import * as aws from "@pulumi/aws";
 import { describe, expect, it } from "vitest";
 import { planLab } from "../components/lab";
-import { ConfigError } from "../components/problems";
-import { parseLabConfig } from "../components/spec";
 import { factory } from "../providers/aws";
 import { AWS_CATALOG } from "../providers/aws/catalog";
 import { parseAwsConfig } from "../providers/aws/config";
 import { placeAws } from "../providers/aws/placement";
+import { configErrorLines, minimalLab, problemLines } from "./support/problems";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBZOzhVcmTEVpg5oM2T3zXbZ1EAtLpIhrtZbUU2qmK1v alice@laptop";
 const NESTED_DOC = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/amazon-ec2-nested-virtualization.html";
 
-function lab(extra: Record<string, unknown>) {
-    return parseLabConfig({ owner: "alice", user: { sshAuthorizedKeys: [KEY] }, network: { sshIngressCidrs: ["203.0.113.7/32"] }, ...extra }, "t");
-}
+const lab = (extra: Record<string, unknown>) => minimalLab(KEY, extra);
 
 function problems(extra: Record<string, unknown>): string[] {
-    return placeAws(lab(extra)).problems.map((p) => `${p.path}: ${p.message}`);
+    return problemLines(placeAws(lab(extra)).problems);
 }
 
 function chosen(node: Record<string, unknown>): { machineType: string; nested: boolean } {
@@ -30,15 +27,7 @@ function chosen(node: Record<string, unknown>): { machineType: string; nested: b
     return { machineType: m.machineType, nested: m.nestedVirtualization };
 }
 
-function configProblems(raw: unknown): string[] {
-    try {
-        parseAwsConfig(raw);
-    } catch (e) {
-        if (e instanceof ConfigError) return e.problems.map((p) => `${p.path}: ${p.message}`);
-        throw e;
-    }
-    throw new Error("expected a ConfigError");
-}
+const configProblems = (raw: unknown) => configErrorLines(() => parseAwsConfig(raw));
 
 describe("AWS catalog", () => {
     it("names only instance types the SDK knows, each once", () => {

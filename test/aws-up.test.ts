@@ -5,84 +5,34 @@
  * publicAddresses is false. Checks what only a deployment shows: the rendered user-data,
  * the readiness connection, and the per-node stack outputs.
  */
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
-import { parse } from "yaml";
-import { Lab } from "../components/lab";
-import { parseLabConfig } from "../components/spec";
+import { describe, expect, it } from "vitest";
 import { factory } from "../providers/aws";
-import { RecordedResource, revealValue, runOffline } from "../scripts/offline";
+import { revealValue } from "../scripts/offline";
+import { fakeKey, fakeKeys, readyCommands } from "./support/fakeCloud";
+import { ofType, oneOf, useStackRun } from "./support/stackRun";
 
 const STACK = "aws-arm64";
-const ROOT = path.resolve(__dirname, "..");
-const FIXTURE_DIR = path.join(os.tmpdir(), "nixlab-test-aws-up");
-const IMAGE = path.join(FIXTURE_DIR, "nixos-amazon-aarch64.vhd");
 const USER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBZOzhVcmTEVpg5oM2T3zXbZ1EAtLpIhrtZbUU2qmK1v alice@laptop";
 
-let resources: RecordedResource[] = [];
-let outputs: Record<string, unknown> = {};
+const run = useStackRun({
+    stack: STACK,
+    artifact: { file: "nixos-amazon-aarch64.vhd", format: "vhd", arch: "aarch64", bootMode: "uefi", sha256: "ab".repeat(32) },
+    expiresAt: "2026-12-01T18:00:00Z",
+    mode: "up",
+    program: factory,
+    edit: (config) => {
+        config["nixlab:lab"].network.publicAddresses = false;
+        config["nixlab:aws"].vmimportRoleName = "vmimport";
+    },
+    resources: [fakeKeys, readyCommands("kvm-arm")],
+});
 
-/** What tls.PrivateKey would hand back, distinct per key. */
-function fakeKey(name: string) {
-    const b64 = Buffer.from(name).toString("base64").replace(/=/g, "");
-    return {
-        privateKeyOpenssh: `-----BEGIN OPENSSH PRIVATE KEY-----\n${b64}\n-----END OPENSSH PRIVATE KEY-----\n`,
-        publicKeyOpenssh: `ssh-ed25519 AAAAC3Nza${b64}\n`,
-        publicKeyFingerprintSha256: `SHA256:${b64}`,
-    };
-}
-
-beforeAll(async () => {
-    fs.mkdirSync(FIXTURE_DIR, { recursive: true });
-    fs.writeFileSync(IMAGE, "not really a disk image");
-    const doc = parse(fs.readFileSync(path.join(ROOT, "stacks", `Pulumi.${STACK}.yaml`), "utf8")) as { config: Record<string, unknown> };
-    const stackLab = doc.config["nixlab:lab"] as { network: Record<string, unknown> };
-    const lab = {
-        ...stackLab,
-        expiresAt: "2026-12-01T18:00:00Z",
-        network: { ...stackLab.network, publicAddresses: false },
-        image: { artifacts: [{ path: IMAGE, format: "vhd", arch: "aarch64", bootMode: "uefi", sha256: "ab".repeat(32) }] },
-    };
-    const aws = { ...(doc.config["nixlab:aws"] as object), vmimportRoleName: "vmimport" };
-    const result = await runOffline({
-        stack: STACK,
-        config: {},
-        preview: false,
-        program: async () => {
-            const spec = parseLabConfig(lab, STACK);
-            const l = new Lab(spec.name, { spec, backend: factory.fromConfig(aws), stack: STACK, projectDir: ROOT });
-            return { nodes: l.nodes };
-        },
-        resources: [
-            ({ type, name, inputs }) => {
-                if (type === "tls:index/privateKey:PrivateKey") return { id: `${name}-id`, state: { ...inputs, ...fakeKey(name) } };
-                if (type === "command:remote:Command") {
-                    const node = /^kvm-arm-(.+)-ready$/.exec(name)![1];
-                    return { id: `${name}-id`, state: { ...inputs, stdout: `NIXLAB-READY node=${node} kvm=ok cloud-init-rc=0\n`, stderr: "" } };
-                }
-                return undefined;
-            },
-        ],
-    });
-    resources = result.resources;
-    outputs = result.outputs;
-}, 60_000);
-
-function all(type: string): RecordedResource[] {
-    return resources.filter((r) => r.type === type);
-}
-
-function one(type: string, name: string): RecordedResource {
-    const found = resources.filter((r) => r.type === type && r.name === name);
-    expect(found, `${type} ${name}`).toHaveLength(1);
-    return found[0]!;
-}
+const all = (type: string) => ofType(run.resources, type);
+const one = (type: string, name: string) => oneOf(run.resources, type, name);
 
 describe("aws-arm64 up (fake cloud)", () => {
     it("reports each node ready, on its machine type, reachable at its private address", () => {
-        expect(outputs.nodes).toEqual({
+        expect(run.outputs.nodes).toEqual({
             host: {
                 name: "host",
                 machineType: "c6g.metal",

@@ -7,23 +7,15 @@
  * Writes test/__snapshots__/plan-aws-x86_64.json: review its diff in a pull request to see
  * what a change does to this stack.
  */
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import * as pulumi from "@pulumi/pulumi";
-import { beforeAll, describe, expect, it } from "vitest";
-import { parse } from "yaml";
-import { Lab } from "../components/lab";
-import { parseLabConfig } from "../components/spec";
+import { describe, expect, it } from "vitest";
 import { factory } from "../providers/aws";
-import { describeValue, RecordedResource, runOffline } from "../scripts/offline";
+import { describeValue } from "../scripts/offline";
+import { sdkArgsHave } from "./support/sdk";
+import { oneOf, planSnapshot, providerRecorder, useStackRun } from "./support/stackRun";
 
 const STACK = "aws-x86_64";
-const ROOT = path.resolve(__dirname, "..");
 const EXPIRES = "2026-12-01T18:00:00Z";
 const SHA = "c0ffee".repeat(10) + "c0ff";
-const FIXTURE_DIR = path.join(os.tmpdir(), `nixlab-test-${STACK}`);
-const IMAGE = path.join(FIXTURE_DIR, "nixos-amazon.vhd");
 /** The explicit provider, as it appears in the URNs of provider references. */
 const PROVIDER = "nixlab:index:Lab$pulumi:providers:aws::kvm-x86-net-provider";
 
@@ -34,72 +26,22 @@ const LAB_TAGS = {
     "nixlab:expires-at": EXPIRES,
 };
 
-let resources: RecordedResource[] = [];
-const providerOf = new Map<string, string | undefined>();
+const providers = providerRecorder();
 
-function stackConfig(): { lab: Record<string, unknown>; aws: unknown } {
-    const doc = parse(fs.readFileSync(path.join(ROOT, "stacks", `Pulumi.${STACK}.yaml`), "utf8")) as { config: Record<string, unknown> };
-    const lab = doc.config["nixlab:lab"] as Record<string, unknown>;
-    return {
-        lab: { ...lab, expiresAt: EXPIRES, image: { artifacts: [{ path: IMAGE, format: "vhd", arch: "x86_64", bootMode: "bios", sha256: SHA }] } },
-        aws: doc.config["nixlab:aws"],
-    };
-}
+const run = useStackRun({
+    stack: STACK,
+    artifact: { file: "nixos-amazon.vhd", format: "vhd", arch: "x86_64", bootMode: "bios", sha256: SHA },
+    expiresAt: EXPIRES,
+    mode: "preview",
+    program: factory,
+    resources: [providers.handler],
+});
 
-beforeAll(async () => {
-    fs.mkdirSync(FIXTURE_DIR, { recursive: true });
-    fs.writeFileSync(IMAGE, "not really a disk image");
-    const { lab, aws } = stackConfig();
-    const result = await runOffline({
-        stack: STACK,
-        config: {},
-        preview: true,
-        program: async () => {
-            const spec = parseLabConfig(lab, STACK);
-            const l = new Lab(spec.name, { spec, backend: factory.fromConfig(aws), stack: STACK, projectDir: ROOT });
-            return { nodes: l.nodes };
-        },
-        resources: [
-            (args) => {
-                providerOf.set(`${args.type}::${args.name}`, args.provider);
-                return undefined;
-            },
-        ],
-    });
-    resources = result.resources;
-}, 60_000);
-
-function one(type: string, name: string): RecordedResource {
-    const found = resources.filter((r) => r.type === type && r.name === name);
-    expect(found, `${type} ${name}`).toHaveLength(1);
-    return found[0]!;
-}
-
-/** File assets arrive with their path as a Promise; the snapshot shows the path itself. */
-async function withAssetPaths(v: unknown): Promise<unknown> {
-    if (v instanceof pulumi.asset.FileAsset) return { fileAsset: await v.path };
-    if (Array.isArray(v)) return Promise.all(v.map(withAssetPaths));
-    if (v && typeof v === "object") {
-        const out: Record<string, unknown> = {};
-        for (const [k, x] of Object.entries(v)) out[k] = await withAssetPaths(x);
-        return out;
-    }
-    return v;
-}
-
-/** Whether the SDK's `<Class>Args` (the resource's schema) has a top-level `field`. */
-function sdkArgsHave(type: string, field: string): boolean {
-    const m = /^aws:([a-zA-Z0-9]+)\/([a-zA-Z0-9]+):([A-Za-z0-9]+)$/.exec(type);
-    if (!m) throw new Error(`not an aws resource type: ${type}`);
-    const text = fs.readFileSync(path.join(ROOT, "node_modules", "@pulumi", "aws", m[1]!, `${m[2]}.d.ts`), "utf8");
-    const start = text.indexOf(`export interface ${m[3]}Args {`);
-    expect(start, `${m[3]}Args in ${type}`).toBeGreaterThan(-1);
-    return new RegExp(`\\n    ${field}\\?:`).test(text.slice(start, text.indexOf("\n}", start)));
-}
+const one = (type: string, name: string) => oneOf(run.resources, type, name);
 
 describe("aws-x86_64 plan", () => {
     it("registers the whole lab graph", () => {
-        expect(resources.map((r) => `${r.type} ${r.name}`).sort()).toEqual([
+        expect(run.resources.map((r) => `${r.type} ${r.name}`).sort()).toEqual([
             "aws:ebs/snapshotImport:SnapshotImport kvm-x86-image-x86_64-snapshot",
             "aws:ebs/volume:Volume kvm-x86-node-1-scratch",
             "aws:ebs/volume:Volume kvm-x86-node-2-scratch",
@@ -137,9 +79,9 @@ describe("aws-x86_64 plan", () => {
             region: "eu-west-1",
             defaultTags: JSON.stringify({ tags: LAB_TAGS }),
         });
-        const aws = resources.filter((r) => r.type.startsWith("aws:"));
+        const aws = run.resources.filter((r) => r.type.startsWith("aws:"));
         expect(aws).toHaveLength(22);
-        for (const r of aws) expect(providerOf.get(`${r.type}::${r.name}`), `${r.type} ${r.name}`).toContain(`${PROVIDER}::`);
+        for (const r of aws) expect(providers.of(r), `${r.type} ${r.name}`).toContain(`${PROVIDER}::`);
     });
 
     it("chooses m8i-flex.xlarge with AWS's nested-virtualization CPU option, IMDSv2 only, an encrypted root", () => {
@@ -180,7 +122,7 @@ describe("aws-x86_64 plan", () => {
         ).toEqual([{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }]);
         const object = one("aws:s3/bucketObjectv2:BucketObjectv2", "kvm-x86-image-x86_64-object").inputs;
         expect(object.key).toBe(`nixlab/${short}.vhd`);
-        expect(await (object.source as { path: Promise<string> }).path).toBe(IMAGE);
+        expect(await (object.source as { path: Promise<string> }).path).toBe(run.artifactPath);
 
         const role = one("aws:iam/role:Role", "kvm-x86-image-x86_64-vmimport").inputs;
         expect(role.namePrefix).toBe("nixlab-vmimport-");
@@ -206,7 +148,7 @@ describe("aws-x86_64 plan", () => {
     });
 
     it("tags every taggable AWS resource with the lab tags (node resources also with nixlab:node and nixlab:kvm)", () => {
-        const taggable = resources.filter((r) => r.type.startsWith("aws:") && sdkArgsHave(r.type, "tags"));
+        const taggable = run.resources.filter((r) => r.type.startsWith("aws:") && sdkArgsHave(r.type, "tags"));
         expect(taggable.map((r) => r.type).sort()).toEqual([
             "aws:ebs/snapshotImport:SnapshotImport",
             "aws:ebs/volume:Volume",
@@ -271,14 +213,6 @@ describe("aws-x86_64 plan", () => {
     });
 
     it("matches the reviewed plan snapshot", async () => {
-        const sorted = [...resources].sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
-        const plan = {
-            stack: STACK,
-            resources: await Promise.all(
-                sorted.map(async (r) => ({ type: r.type, name: r.name, parent: r.parent ?? null, inputs: describeValue(await withAssetPaths(r.inputs)) })),
-            ),
-        };
-        const text = JSON.stringify(plan, null, 2).split(FIXTURE_DIR).join("<fixture>") + "\n";
-        await expect(text).toMatchFileSnapshot(`__snapshots__/plan-${STACK}.json`);
+        await expect(await planSnapshot(run, "<fixture>")).toMatchFileSnapshot(`__snapshots__/plan-${STACK}.json`);
     });
 });

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, test } from "vitest";
 import { planLab } from "../components/lab";
 import { ConfigError } from "../components/problems";
-import { parseLabConfig, type LabSpec } from "../components/spec";
+import type { LabSpec } from "../components/spec";
 import { azureBackend } from "../providers/azure";
 import { AZURE_SERIES, findAzureSize, type AzureSeries } from "../providers/azure/catalog";
 import { parseAzureConfig, type AzureConfig } from "../providers/azure/config";
@@ -20,17 +20,16 @@ import { blobRequest, pageBlobProvider, uploadPageBlob, type PageBlobOutputs } f
 import { placeAzure } from "../providers/azure/place";
 import { checkAzureArtifact, sasExpiry, securityProfile } from "../providers/azure/resources";
 import { vhdProblem } from "../providers/azure/vhd";
+import { configErrorLines, minimalLab, problemLines } from "./support/problems";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ alice@laptop";
 const SUB = "0b1f6471-1bf0-4dda-aec3-cb9272f09590";
 const CFG: AzureConfig = { subscriptionId: SUB, location: "westeurope", diskType: "Premium_LRS", encryptionAtHost: false };
 
-function lab(extra: Record<string, unknown>): LabSpec {
-    return parseLabConfig({ owner: "alice", user: { sshAuthorizedKeys: [KEY] }, network: { sshIngressCidrs: ["203.0.113.7/32"] }, ...extra }, "t");
-}
+const lab = (extra: Record<string, unknown>) => minimalLab(KEY, extra);
 
 function problems(spec: LabSpec, catalog?: readonly AzureSeries[]): string[] {
-    return placeAzure(spec, catalog).problems.map((p) => `${p.path}: ${p.message}`);
+    return problemLines(placeAzure(spec, catalog).problems);
 }
 
 const NESTED_X86 =
@@ -216,14 +215,7 @@ describe("nixlab:azure config", () => {
             ],
         ],
     ])("refuses %j", (raw, expected) => {
-        let error: unknown;
-        try {
-            parseAzureConfig(raw);
-        } catch (e) {
-            error = e;
-        }
-        expect(error).toBeInstanceOf(ConfigError);
-        expect((error as ConfigError).problems.map((p) => `${p.path}: ${p.message}`).sort()).toEqual([...expected].sort());
+        expect(configErrorLines(() => parseAzureConfig(raw)).sort()).toEqual([...expected].sort());
     });
 });
 

@@ -3,14 +3,11 @@
  * (names, IDs, endpoints, addresses): every link of the image chain, the user-data field
  * (base64, secret), the admin key, the readiness check per node, and the stack outputs.
  */
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { parse, stringify } from "yaml";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { galleryImageVersionName, storageAccountName } from "../providers/azure/names";
-import { revealValue, runOffline, type OfflineResult, type RecordedResource } from "../scripts/offline";
-import { readStackConfig, stackFile } from "../scripts/plan";
+import { revealValue } from "../scripts/offline";
+import { namedKeys, readyCommands } from "./support/fakeCloud";
+import { fixedVhd, oneOf, useStackRun, type Any } from "./support/stackRun";
 
 const STACK = "azure-x86_64";
 const SUB = "00000000-0000-0000-0000-000000000000";
@@ -21,17 +18,9 @@ const ACCOUNT = storageAccountName(SUB, "kvm-azure");
 const SAS = "sv=2022-11-02&sr=b&sp=rcwd&sig=abc";
 const USER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBZOzhVcmTEVpg5oM2T3zXbZ1EAtLpIhrtZbUU2qmK1v alice@laptop";
 
-let dir: string;
-let result: OfflineResult;
 const sasCalls: Record<string, unknown>[] = [];
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Any = any;
-const get = (type: string, name: string): RecordedResource => {
-    const found = result.resources.filter((r) => r.type === type && r.name === name);
-    expect(found, `${type} ${name}`).toHaveLength(1);
-    return found[0]!;
-};
+const get = (type: string, name: string) => oneOf(run.resources, type, name);
 const inputsOf = (type: string, name: string): Any => revealValue(get(type, name).inputs);
 
 /** What Azure answers for each resource: ARM IDs, the names given, endpoints and addresses. */
@@ -72,54 +61,25 @@ function azureState(args: { type: string; name: string; inputs: Record<string, A
             return { id: arm("Microsoft.Compute/disks", i.diskName), state: { ...i, name: i.diskName } };
         case "azure-native:compute:VirtualMachine":
             return { id: arm("Microsoft.Compute/virtualMachines", i.vmName), state: { ...i, name: i.vmName } };
-        case "tls:index/privateKey:PrivateKey":
-            return {
-                id: `${args.name}-id`,
-                state: {
-                    ...i,
-                    privateKeyOpenssh: `-----BEGIN OPENSSH PRIVATE KEY-----\n${args.name}\n-----END OPENSSH PRIVATE KEY-----\n`,
-                    publicKeyOpenssh: `ssh-ed25519 AAAA${args.name.replace(/-/g, "")}\n`,
-                    publicKeyFingerprintSha256: `SHA256:${args.name}`,
-                },
-            };
-        case "command:remote:Command": {
-            const node = /kvm-azure-(node-\d)-ready/.exec(args.name)![1];
-            return { id: `${args.name}-id`, state: { ...i, stdout: `NIXLAB-READY node=${node} kvm=ok cloud-init-rc=0\n` } };
-        }
         default:
             return undefined;
     }
 }
 
-beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "nixlab-azure-up-"));
-    const vhd = path.join(dir, "nixos-x86_64.vhd");
-    const footer = Buffer.alloc(512);
-    footer.write("conectix", 0, "latin1");
-    footer.writeBigUInt64BE(BigInt(1024 * 1024), 48);
-    footer.writeUInt32BE(2, 60);
-    fs.writeFileSync(vhd, Buffer.concat([Buffer.alloc(1024 * 1024), footer]));
-    const doc = parse(fs.readFileSync(stackFile(STACK), "utf8"));
-    doc.config["nixlab:lab"].image = { artifacts: [{ path: vhd, format: "vhd", arch: "x86_64", bootMode: "uefi", sha256: SHA }] };
-    doc.config["nixlab:lab"].expiresAt = EXPIRES;
-    const file = path.join(dir, "stack.yaml");
-    fs.writeFileSync(file, stringify(doc));
-    result = await runOffline({
-        stack: STACK,
-        config: readStackConfig(file),
-        preview: false,
-        program: async () => ({ ...(await import("../index")) }),
-        resources: [(args) => azureState(args)],
-        calls: {
-            "azure-native:storage:listStorageAccountServiceSAS": (args) => {
-                sasCalls.push(args.inputs);
-                return { serviceSasToken: SAS };
-            },
+const run = useStackRun({
+    stack: STACK,
+    artifact: { file: "nixos-x86_64.vhd", content: fixedVhd(), format: "vhd", arch: "x86_64", bootMode: "uefi", sha256: SHA },
+    expiresAt: EXPIRES,
+    mode: "up",
+    program: "index",
+    resources: [azureState, namedKeys, readyCommands("kvm-azure")],
+    calls: {
+        "azure-native:storage:listStorageAccountServiceSAS": (args) => {
+            sasCalls.push(args.inputs);
+            return { serviceSasToken: SAS };
         },
-    });
+    },
 });
-
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe("azure-x86_64 up (mocked Azure)", () => {
     const blobName = `nixos-x86_64-${SHA}.vhd`;
@@ -145,7 +105,7 @@ describe("azure-x86_64 up (mocked Azure)", () => {
         expect(inputsOf("pulumi-nodejs:dynamic/nixlab:AzurePageBlob", "kvm-azure-image-x86_64-vhd")).toMatchObject({
             url: blobUrl,
             sas: SAS,
-            path: path.join(dir, "nixos-x86_64.vhd"),
+            path: run.artifactPath,
             hash: SHA,
         });
         // The SAS travels as a secret.
@@ -217,7 +177,7 @@ describe("azure-x86_64 up (mocked Azure)", () => {
     });
 
     it("reports per node what the local backend reports, ready included", () => {
-        const nodes = result.outputs.nodes as Record<string, Any>;
+        const nodes = run.outputs.nodes as Record<string, Any>;
         expect(Object.keys(nodes)).toEqual(["node-1", "node-2"]);
         expect(nodes["node-1"]).toMatchObject({
             name: "node-1",
@@ -230,6 +190,6 @@ describe("azure-x86_64 up (mocked Azure)", () => {
         });
         expect(nodes["node-1"]).not.toHaveProperty("proxyJump");
         expect(nodes["node-2"].ready).toBe("NIXLAB-READY node=node-2 kvm=ok cloud-init-rc=0");
-        expect(result.outputs.backendKind).toBe("azure");
+        expect(run.outputs.backendKind).toBe("azure");
     });
 });

@@ -5,80 +5,33 @@
  * fixed expiry (tags are known in the plan). Asserts the graph, the size and KVM setting,
  * the image chain, tags on every taggable resource, the NSG rules, and keeps a snapshot.
  */
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { parse, stringify } from "yaml";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { galleryImageVersionName, storageAccountName } from "../providers/azure/names";
-import { describeValue, runOffline } from "../scripts/offline";
-import { readStackConfig, stackFile, type PlanJson } from "../scripts/plan";
+import { fixedVhd, ofType, oneOf, planInputs as inputs, planSnapshot, providerRecorder, useStackRun } from "./support/stackRun";
 
 const STACK = "azure-x86_64";
 const SHA = "4c".repeat(32);
 const EXPIRES = "2026-11-24T18:00:00Z";
 const LAB_TAGS = { "nixlab:lab": "kvm-azure", "nixlab:owner": "alice@example.com", "nixlab:stack": STACK, "nixlab:expires-at": EXPIRES };
 
-let dir: string;
-let plan: PlanJson;
-const providerOf = new Map<string, string | undefined>();
+const providers = providerRecorder();
 
-type Res = PlanJson["resources"][number];
-const inputs = (r: Res) => r.inputs as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-const byType = (t: string) => plan.resources.filter((r) => r.type === t);
-const one = (t: string, name: string) => {
-    const found = plan.resources.filter((r) => r.type === t && r.name === name);
-    expect(found).toHaveLength(1);
-    return inputs(found[0]!);
-};
-
-/** A fixed VHD (footer type 2) of 1 MiB. */
-function writeFixedVhd(file: string): void {
-    const footer = Buffer.alloc(512);
-    footer.write("conectix", 0, "latin1");
-    footer.writeBigUInt64BE(BigInt(1024 * 1024), 48);
-    footer.writeUInt32BE(2, 60);
-    fs.writeFileSync(file, Buffer.concat([Buffer.alloc(1024 * 1024), footer]));
-}
-
-beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "nixlab-azure-plan-"));
-    const vhd = path.join(dir, "nixos-x86_64.vhd");
-    writeFixedVhd(vhd);
-    const doc = parse(fs.readFileSync(stackFile(STACK), "utf8"));
-    const lab = doc.config["nixlab:lab"];
-    lab.image = { artifacts: [{ path: vhd, format: "vhd", arch: "x86_64", bootMode: "uefi", sha256: SHA }] };
-    lab.expiresAt = EXPIRES;
-    const file = path.join(dir, "Pulumi.azure-x86_64.yaml");
-    fs.writeFileSync(file, stringify(doc));
-    // What scripts/plan.ts planStack() does; its `require("../index")` cannot load
-    // TypeScript under vitest, so the program is imported here.
-    const result = await runOffline({
-        stack: STACK,
-        config: readStackConfig(file),
-        preview: true,
-        program: async () => ({ ...(await import("../index")) }),
-        calls: {},
-        // Note which provider each registration names (the mock API passes it along).
-        resources: [
-            (args) => {
-                providerOf.set(args.name, args.provider);
-                return undefined;
-            },
-        ],
-    });
-    plan = {
-        stack: STACK,
-        resources: result.resources.map((r) => ({ type: r.type, name: r.name, parent: r.parent ?? null, inputs: describeValue(r.inputs) })),
-        outputs: result.outputs,
-    };
+const run = useStackRun({
+    stack: STACK,
+    artifact: { file: "nixos-x86_64.vhd", content: fixedVhd(), format: "vhd", arch: "x86_64", bootMode: "uefi", sha256: SHA },
+    expiresAt: EXPIRES,
+    mode: "preview",
+    program: "index",
+    calls: {},
+    resources: [providers.handler],
 });
 
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const byType = (t: string) => ofType(run.plan.resources, t);
+const one = (t: string, name: string) => inputs(oneOf(run.plan.resources, t, name));
 
 describe("azure-x86_64 plan", () => {
     it("shows the whole graph, each resource once, under the Lab", () => {
-        const names = plan.resources.map((r) => `${r.type} ${r.name}`).sort();
+        const names = run.plan.resources.map((r) => `${r.type} ${r.name}`).sort();
         expect(names).toEqual(
             [
                 "azure-native:compute:Disk kvm-azure-node-1-scratch",
@@ -108,15 +61,15 @@ describe("azure-x86_64 plan", () => {
                 "tls:index/privateKey:PrivateKey kvm-azure-operator-key",
             ].sort(),
         );
-        for (const r of plan.resources) expect(r.parent, r.name).toBe(r.type === "nixlab:index:Lab" ? null : "kvm-azure");
+        for (const r of run.plan.resources) expect(r.parent, r.name).toBe(r.type === "nixlab:index:Lab" ? null : "kvm-azure");
     });
 
     it("creates every azure-native resource through the explicit provider, no other through it", () => {
         const explicit = `urn:pulumi:${STACK}::nixlab::nixlab:index:Lab$pulumi:providers:azure-native::kvm-azure-net-provider::`;
-        const cloud = plan.resources.filter((r) => r.type.startsWith("azure-native:"));
+        const cloud = run.plan.resources.filter((r) => r.type.startsWith("azure-native:"));
         expect(cloud).toHaveLength(17);
-        for (const r of cloud) expect(providerOf.get(r.name), r.name).toContain(explicit);
-        for (const r of plan.resources.filter((r) => !r.type.startsWith("azure-native:"))) expect(providerOf.get(r.name) ?? "", r.name).not.toContain("providers:azure-native");
+        for (const r of cloud) expect(providers.of(r), r.name).toContain(explicit);
+        for (const r of run.plan.resources.filter((r) => !r.type.startsWith("azure-native:"))) expect(providers.of(r) ?? "", r.name).not.toContain("providers:azure-native");
     });
 
     it("configures the explicit provider from nixlab:azure only", () => {
@@ -182,7 +135,7 @@ describe("azure-x86_64 plan", () => {
 
     it("uploads the image by content: page blob → gallery image (Gen2, x64) → version named from the hash", () => {
         expect(one("pulumi-nodejs:dynamic/nixlab:AzurePageBlob", "kvm-azure-image-x86_64-vhd")).toEqual({
-            path: path.join(dir, "nixos-x86_64.vhd"),
+            path: run.artifactPath,
             hash: SHA,
             url: "[unknown]",
             sas: "[secret]",
@@ -290,7 +243,7 @@ describe("azure-x86_64 plan", () => {
             "tls:index/privateKey:PrivateKey",
             "command:remote:Command",
         ];
-        expect([...new Set(plan.resources.map((r) => r.type))].sort()).toEqual([...labTagged, ...nodeTagged, ...untaggable].sort());
+        expect([...new Set(run.plan.resources.map((r) => r.type))].sort()).toEqual([...labTagged, ...nodeTagged, ...untaggable].sort());
         for (const t of labTagged) for (const r of byType(t)) expect(inputs(r).tags, r.name).toEqual(LAB_TAGS);
         for (const t of nodeTagged) {
             for (const r of byType(t)) {
@@ -302,11 +255,6 @@ describe("azure-x86_64 plan", () => {
     });
 
     it("matches the plan snapshot", async () => {
-        const stable = {
-            stack: plan.stack,
-            resources: [...plan.resources].sort((a, b) => `${a.type} ${a.name}`.localeCompare(`${b.type} ${b.name}`)),
-        };
-        const text = JSON.stringify(stable, null, 2).replaceAll(dir, "<fixtures>") + "\n";
-        await expect(text).toMatchFileSnapshot("__snapshots__/plan-azure-x86_64.json");
+        await expect(await planSnapshot(run, "<fixtures>")).toMatchFileSnapshot("__snapshots__/plan-azure-x86_64.json");
     });
 });

@@ -1,20 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { loadProgramConfig } from "../components/config";
-import { ConfigError } from "../components/problems";
 import { backendFactories } from "../providers";
+import { configErrorLines } from "./support/problems";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ alice@laptop";
 const lab = JSON.stringify({ owner: "alice", user: { sshAuthorizedKeys: [KEY] }, nodes: { count: 1, kvm: "none" } });
 
-function problems(config: Record<string, string>): string[] {
-    try {
-        loadProgramConfig(config, "dev", backendFactories);
-    } catch (e) {
-        if (e instanceof ConfigError) return e.problems.map((p) => `${p.path}: ${p.message}`);
-        throw e;
-    }
-    throw new Error("expected a ConfigError");
-}
+const problems = (config: Record<string, string>): string[] => configErrorLines(() => loadProgramConfig(config, "dev", backendFactories));
 
 describe("loadProgramConfig", () => {
     it("defaults to the libvirt backend", () => {
@@ -55,10 +47,5 @@ describe("loadProgramConfig", () => {
 
 /** What the AWS factory itself says about `{ regoin: ... }` (its own tests pin the text). */
 function problemsOfAws(): string[] {
-    try {
-        backendFactories.aws.fromConfig({ regoin: "eu-west-1" });
-    } catch (e) {
-        if (e instanceof ConfigError) return e.problems.map((p) => `${p.path}: ${p.message}`);
-    }
-    throw new Error("expected the AWS factory to refuse");
+    return configErrorLines(() => backendFactories.aws.fromConfig({ regoin: "eu-west-1" }));
 }

@@ -4,36 +4,25 @@
  */
 import { describe, expect, it } from "vitest";
 import { planLab } from "../components/lab";
-import { ConfigError } from "../components/problems";
-import { parseLabConfig } from "../components/spec";
 import { factory } from "../providers/gcp";
 import { GCP_CATALOG } from "../providers/gcp/catalog";
 import { parseGcpConfig } from "../providers/gcp/config";
 import { gcpExpiresAt, gcpLabels } from "../providers/gcp/labels";
 import { placeGcp } from "../providers/gcp/placement";
+import { configErrorLines, minimalLab, problemLines } from "./support/problems";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBZOzhVcmTEVpg5oM2T3zXbZ1EAtLpIhrtZbUU2qmK1v alice@laptop";
 const NESTED_DOC = "https://cloud.google.com/compute/docs/instances/nested-virtualization/overview";
 const INSTEAD_NESTED = "use one of n1-standard-1, n1-highcpu-2, n2-highcpu-2, n1-standard-2 (smallest first), or remove machineType to choose by vcpus/memoryGiB";
 const INSTEAD_METAL = "use one of c3-highcpu-192-metal, c3-standard-192-metal, c3-highmem-192-metal (smallest first), or remove machineType to choose by vcpus/memoryGiB";
 
-function lab(extra: Record<string, unknown>) {
-    return parseLabConfig({ owner: "alice", user: { sshAuthorizedKeys: [KEY] }, network: { sshIngressCidrs: ["203.0.113.7/32"] }, ...extra }, "t");
-}
+const lab = (extra: Record<string, unknown>) => minimalLab(KEY, extra);
 
 function problems(extra: Record<string, unknown>): string[] {
-    return placeGcp(lab(extra)).problems.map((p) => `${p.path}: ${p.message}`);
+    return problemLines(placeGcp(lab(extra)).problems);
 }
 
-function configProblems(raw: unknown): string[] {
-    try {
-        parseGcpConfig(raw);
-    } catch (e) {
-        if (e instanceof ConfigError) return e.problems.map((p) => `${p.path}: ${p.message}`);
-        throw e;
-    }
-    throw new Error("expected a ConfigError");
-}
+const configProblems = (raw: unknown) => configErrorLines(() => parseGcpConfig(raw));
 
 describe("GCP catalog", () => {
     it("has each type once, only Intel series for nested (never E2/N2D/AMD/Arm), metal only for -metal types", () => {

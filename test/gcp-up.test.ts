@@ -3,86 +3,44 @@
  * the readiness command's output): the gcp-x86_64 stack with its nodes replaced by one C3
  * bare-metal node and one small N1 VM, to cover the metal and N1 branches.
  */
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
-import { parse } from "yaml";
-import { Lab } from "../components/lab";
-import { parseLabConfig } from "../components/spec";
+import { describe, expect, it } from "vitest";
 import { factory } from "../providers/gcp";
 import { guestOsFeatures } from "../providers/gcp/image";
-import { describeValue, RecordedResource, revealValue, runOffline } from "../scripts/offline";
+import { describeValue, revealValue, type ResourceHandler } from "../scripts/offline";
+import { fakeKey, fakeKeys, readyCommands } from "./support/fakeCloud";
+import { oneOf, useStackRun } from "./support/stackRun";
 
 const STACK = "gcp-x86_64";
-const ROOT = path.resolve(__dirname, "..");
-const FIXTURE_DIR = path.join(os.tmpdir(), "nixlab-test-gcp-up");
-const IMAGE = path.join(FIXTURE_DIR, "nixos-gce.raw.tar.gz");
 const PUBLIC = { "kvm-gce-metal": "198.51.100.10", "kvm-gce-vm": "198.51.100.11" } as Record<string, string>;
 
-let resources: RecordedResource[] = [];
-let outputs: Record<string, unknown> = {};
+/** GCP's answer for an instance: its ephemeral public address in each NIC's access config. */
+const publicAddresses: ResourceHandler = ({ type, name, inputs }) => {
+    if (type !== "gcp:compute/instance:Instance") return undefined;
+    const nics = (inputs.networkInterfaces as Record<string, unknown>[]).map((n) => ({ ...n, accessConfigs: [{ natIp: PUBLIC[name] }] }));
+    return { id: `${name}-id`, state: { ...inputs, networkInterfaces: nics } };
+};
 
-function fakeKey(name: string) {
-    const b64 = Buffer.from(name).toString("base64").replace(/=/g, "");
-    return {
-        privateKeyOpenssh: `-----BEGIN OPENSSH PRIVATE KEY-----\n${b64}\n-----END OPENSSH PRIVATE KEY-----\n`,
-        publicKeyOpenssh: `ssh-ed25519 AAAAC3Nza${b64}\n`,
-        publicKeyFingerprintSha256: `SHA256:${b64}`,
-    };
-}
-
-beforeAll(async () => {
-    fs.mkdirSync(FIXTURE_DIR, { recursive: true });
-    fs.writeFileSync(IMAGE, "not really a disk image");
-    const doc = parse(fs.readFileSync(path.join(ROOT, "stacks", `Pulumi.${STACK}.yaml`), "utf8")) as { config: Record<string, unknown> };
-    const lab = {
-        ...(doc.config["nixlab:lab"] as Record<string, unknown>),
-        expiresAt: "2026-12-01T18:00:00Z",
-        image: { artifacts: [{ path: IMAGE, format: "tar.gz", arch: "x86_64", bootMode: "uefi", sha256: "ef".repeat(32) }] },
-        defaults: undefined,
-        nodes: [
+const run = useStackRun({
+    stack: STACK,
+    artifact: { file: "nixos-gce.raw.tar.gz", format: "tar.gz", arch: "x86_64", bootMode: "uefi", sha256: "ef".repeat(32) },
+    expiresAt: "2026-12-01T18:00:00Z",
+    mode: "up",
+    program: factory,
+    edit: (config) => {
+        config["nixlab:lab"].defaults = undefined;
+        config["nixlab:lab"].nodes = [
             { name: "metal", kvm: "metal", rootDiskGiB: 100, volumes: [{ name: "scratch", sizeGiB: 500 }] },
             { name: "vm", vcpus: 2, memoryGiB: 4, kvm: "nested" },
-        ],
-    };
-    const result = await runOffline({
-        stack: STACK,
-        config: {},
-        preview: false,
-        program: async () => {
-            const spec = parseLabConfig(lab, STACK);
-            const l = new Lab(spec.name, { spec, backend: factory.fromConfig(doc.config["nixlab:gcp"]), stack: STACK, projectDir: ROOT });
-            return { nodes: l.nodes };
-        },
-        resources: [
-            ({ type, name, inputs }) => {
-                if (type === "tls:index/privateKey:PrivateKey") return { id: `${name}-id`, state: { ...inputs, ...fakeKey(name) } };
-                if (type === "gcp:compute/instance:Instance") {
-                    const nics = (inputs.networkInterfaces as Record<string, unknown>[]).map((n) => ({ ...n, accessConfigs: [{ natIp: PUBLIC[name] }] }));
-                    return { id: `${name}-id`, state: { ...inputs, networkInterfaces: nics } };
-                }
-                if (type === "command:remote:Command") {
-                    const node = /^kvm-gce-(.+)-ready$/.exec(name)![1];
-                    return { id: `${name}-id`, state: { ...inputs, stdout: `NIXLAB-READY node=${node} kvm=ok cloud-init-rc=0\n`, stderr: "" } };
-                }
-                return undefined;
-            },
-        ],
-    });
-    resources = result.resources;
-    outputs = result.outputs;
-}, 60_000);
+        ];
+    },
+    resources: [fakeKeys, publicAddresses, readyCommands("kvm-gce")],
+});
 
-function one(type: string, name: string): RecordedResource {
-    const found = resources.filter((r) => r.type === type && r.name === name);
-    expect(found, `${type} ${name}`).toHaveLength(1);
-    return found[0]!;
-}
+const one = (type: string, name: string) => oneOf(run.resources, type, name);
 
 describe("gcp up with a bare-metal node (fake cloud)", () => {
     it("reports each node ready, on its machine type, at its public address", () => {
-        const nodes = outputs.nodes as Record<string, Record<string, unknown>>;
+        const nodes = run.outputs.nodes as Record<string, Record<string, unknown>>;
         expect(Object.keys(nodes)).toEqual(["metal", "vm"]);
         expect(nodes.metal).toMatchObject({
             machineType: "c3-highcpu-192-metal",

@@ -5,23 +5,15 @@
  *
  * Writes test/__snapshots__/plan-gcp-x86_64.json.
  */
-import * as pulumi from "@pulumi/pulumi";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
-import { parse } from "yaml";
-import { Lab } from "../components/lab";
-import { parseLabConfig } from "../components/spec";
+import { describe, expect, it } from "vitest";
 import { factory } from "../providers/gcp";
-import { describeValue, RecordedResource, revealValue, runOffline } from "../scripts/offline";
+import { describeValue, revealValue } from "../scripts/offline";
+import { sdkArgsHave } from "./support/sdk";
+import { oneOf, planSnapshot, providerRecorder, useStackRun } from "./support/stackRun";
 
 const STACK = "gcp-x86_64";
-const ROOT = path.resolve(__dirname, "..");
 const EXPIRES = "2026-12-01T18:00:00Z";
 const SHA = "0123456789abcdef".repeat(4);
-const FIXTURE_DIR = path.join(os.tmpdir(), `nixlab-test-${STACK}`);
-const IMAGE = path.join(FIXTURE_DIR, "nixos-gce.raw.tar.gz");
 const PROVIDER = "nixlab:index:Lab$pulumi:providers:gcp::kvm-gce-net-provider";
 const LAB_LABELS = {
     "nixlab-lab": "kvm-gce",
@@ -30,68 +22,22 @@ const LAB_LABELS = {
     "nixlab-expires-at": "2026-12-01t18_00_00z",
 };
 
-let resources: RecordedResource[] = [];
-const providerOf = new Map<string, string | undefined>();
+const providers = providerRecorder();
 
-beforeAll(async () => {
-    fs.mkdirSync(FIXTURE_DIR, { recursive: true });
-    fs.writeFileSync(IMAGE, "not really a disk image");
-    const doc = parse(fs.readFileSync(path.join(ROOT, "stacks", `Pulumi.${STACK}.yaml`), "utf8")) as { config: Record<string, unknown> };
-    const lab = {
-        ...(doc.config["nixlab:lab"] as Record<string, unknown>),
-        expiresAt: EXPIRES,
-        image: { artifacts: [{ path: IMAGE, format: "tar.gz", arch: "x86_64", bootMode: "uefi", sha256: SHA }] },
-    };
-    const result = await runOffline({
-        stack: STACK,
-        config: {},
-        preview: true,
-        program: async () => {
-            const spec = parseLabConfig(lab, STACK);
-            const l = new Lab(spec.name, { spec, backend: factory.fromConfig(doc.config["nixlab:gcp"]), stack: STACK, projectDir: ROOT });
-            return { nodes: l.nodes };
-        },
-        resources: [
-            (args) => {
-                providerOf.set(`${args.type}::${args.name}`, args.provider);
-                return undefined;
-            },
-        ],
-    });
-    resources = result.resources;
-}, 60_000);
+const run = useStackRun({
+    stack: STACK,
+    artifact: { file: "nixos-gce.raw.tar.gz", format: "tar.gz", arch: "x86_64", bootMode: "uefi", sha256: SHA },
+    expiresAt: EXPIRES,
+    mode: "preview",
+    program: factory,
+    resources: [providers.handler],
+});
 
-function one(type: string, name: string): RecordedResource {
-    const found = resources.filter((r) => r.type === type && r.name === name);
-    expect(found, `${type} ${name}`).toHaveLength(1);
-    return found[0]!;
-}
-
-/** File assets arrive with their path as a Promise; the snapshot shows the path itself. */
-async function withAssetPaths(v: unknown): Promise<unknown> {
-    if (v instanceof pulumi.asset.FileAsset) return { fileAsset: await v.path };
-    if (Array.isArray(v)) return Promise.all(v.map(withAssetPaths));
-    if (v && typeof v === "object") {
-        const out: Record<string, unknown> = {};
-        for (const [k, x] of Object.entries(v)) out[k] = await withAssetPaths(x);
-        return out;
-    }
-    return v;
-}
-
-/** Whether the SDK's `<Class>Args` (the resource's schema) has a top-level `field`. */
-function sdkArgsHave(type: string, field: string): boolean {
-    const m = /^gcp:([a-zA-Z0-9]+)\/([a-zA-Z0-9]+):([A-Za-z0-9]+)$/.exec(type);
-    if (!m) throw new Error(`not a gcp resource type: ${type}`);
-    const text = fs.readFileSync(path.join(ROOT, "node_modules", "@pulumi", "gcp", m[1]!, `${m[2]}.d.ts`), "utf8");
-    const start = text.indexOf(`export interface ${m[3]}Args {`);
-    expect(start, `${m[3]}Args in ${type}`).toBeGreaterThan(-1);
-    return new RegExp(`\\n    ${field}\\?:`).test(text.slice(start, text.indexOf("\n}", start)));
-}
+const one = (type: string, name: string) => oneOf(run.resources, type, name);
 
 describe("gcp-x86_64 plan", () => {
     it("registers the whole lab graph", () => {
-        expect(resources.map((r) => `${r.type} ${r.name}`).sort()).toEqual([
+        expect(run.resources.map((r) => `${r.type} ${r.name}`).sort()).toEqual([
             "command:remote:Command kvm-gce-node-1-ready",
             "command:remote:Command kvm-gce-node-2-ready",
             "gcp:compute/attachedDisk:AttachedDisk kvm-gce-node-1-scratch-attachment",
@@ -119,9 +65,9 @@ describe("gcp-x86_64 plan", () => {
         const p = one("pulumi:providers:gcp", "kvm-gce-net-provider").inputs;
         expect(p).toMatchObject({ project: "my-kvm-lab", region: "europe-west4", zone: "europe-west4-b" });
         expect(JSON.parse(p.defaultLabels as string)).toEqual(LAB_LABELS);
-        const gcp = resources.filter((r) => r.type.startsWith("gcp:"));
+        const gcp = run.resources.filter((r) => r.type.startsWith("gcp:"));
         expect(gcp).toHaveLength(13);
-        for (const r of gcp) expect(providerOf.get(`${r.type}::${r.name}`), `${r.type} ${r.name}`).toContain(`${PROVIDER}::`);
+        for (const r of gcp) expect(providers.of(r), `${r.type} ${r.name}`).toContain(`${PROVIDER}::`);
     });
 
     it("chooses n2-standard-4 with nested virtualization, no OS Login, cloud-init in secret user-data", () => {
@@ -159,7 +105,7 @@ describe("gcp-x86_64 plan", () => {
         });
         const object = one("gcp:storage/bucketObject:BucketObject", "kvm-gce-image-x86_64-object").inputs;
         expect(object.name).toBe(`nixlab/${short}.tar.gz`);
-        expect(await (object.source as { path: Promise<string> }).path).toBe(IMAGE);
+        expect(await (object.source as { path: Promise<string> }).path).toBe(run.artifactPath);
         const image = one("gcp:compute/image:Image", "kvm-gce-image-x86_64").inputs;
         expect(image.name).toBe(`nixlab-kvm-gce-${short}`);
         expect(describeValue(image.rawDisk)).toEqual({ source: "[unknown]", containerType: "TAR" });
@@ -167,7 +113,7 @@ describe("gcp-x86_64 plan", () => {
     });
 
     it("labels every labelable GCP resource (node resources also with nixlab-node and nixlab-kvm)", () => {
-        const labelable = resources.filter((r) => r.type.startsWith("gcp:") && sdkArgsHave(r.type, "labels"));
+        const labelable = run.resources.filter((r) => r.type.startsWith("gcp:") && sdkArgsHave(r.type, "labels"));
         expect(labelable.map((r) => `${r.type} ${r.name}`).sort()).toEqual([
             "gcp:compute/disk:Disk kvm-gce-node-1-scratch",
             "gcp:compute/disk:Disk kvm-gce-node-2-scratch",
@@ -216,14 +162,6 @@ describe("gcp-x86_64 plan", () => {
     });
 
     it("matches the reviewed plan snapshot", async () => {
-        const sorted = [...resources].sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
-        const plan = {
-            stack: STACK,
-            resources: await Promise.all(
-                sorted.map(async (r) => ({ type: r.type, name: r.name, parent: r.parent ?? null, inputs: describeValue(await withAssetPaths(r.inputs)) })),
-            ),
-        };
-        const text = JSON.stringify(plan, null, 2).split(FIXTURE_DIR).join("<fixture>") + "\n";
-        await expect(text).toMatchFileSnapshot(`__snapshots__/plan-${STACK}.json`);
+        await expect(await planSnapshot(run, "<fixture>")).toMatchFileSnapshot(`__snapshots__/plan-${STACK}.json`);
     });
 });

@@ -4,52 +4,29 @@
  * and get no volumes; the kvm: none client boots from a volume and carries the scratch
  * volume; the aarch64 image says UEFI and the `virt` machine.
  */
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { parse, stringify } from "yaml";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { describeValue, runOffline } from "../scripts/offline";
-import { readStackConfig, stackFile, type PlanJson } from "../scripts/plan";
+import { describe, expect, it } from "vitest";
+import { QCOW2_MAGIC, ofType, oneOf, planInputs as inputs, planSnapshot, useStackRun } from "./support/stackRun";
 
 const STACK = "openstack-arm64";
 const SHA = "a5".repeat(32);
 const EXPIRES = "2026-11-24T18:00:00Z";
 const LAB_TAGS = { "nixlab:lab": "kvm-os-arm", "nixlab:owner": "alice@example.com", "nixlab:stack": STACK, "nixlab:expires-at": EXPIRES };
 
-let dir: string;
-let plan: PlanJson;
-
-const inputs = (r: PlanJson["resources"][number]) => r.inputs as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-const one = (t: string, name: string) => {
-    const found = plan.resources.filter((r) => r.type === t && r.name === name);
-    expect(found).toHaveLength(1);
-    return inputs(found[0]!);
-};
-const names = (t: string) => plan.resources.filter((r) => r.type === t).map((r) => r.name).sort();
-
-beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "nixlab-openstack-arm-"));
-    const qcow2 = path.join(dir, "nixos-aarch64.qcow2");
-    fs.writeFileSync(qcow2, Buffer.from("QFI\xfb", "latin1"));
-    const doc = parse(fs.readFileSync(stackFile(STACK), "utf8"));
-    doc.config["nixlab:lab"].image = { artifacts: [{ path: qcow2, format: "qcow2", arch: "aarch64", bootMode: "uefi", sha256: SHA }] };
-    doc.config["nixlab:lab"].expiresAt = EXPIRES;
-    const file = path.join(dir, `Pulumi.${STACK}.yaml`);
-    fs.writeFileSync(file, stringify(doc));
-    const result = await runOffline({ stack: STACK, config: readStackConfig(file), preview: true, program: async () => ({ ...(await import("../index")) }), calls: {} });
-    plan = {
-        stack: STACK,
-        resources: result.resources.map((r) => ({ type: r.type, name: r.name, parent: r.parent ?? null, inputs: describeValue(r.inputs) })),
-        outputs: result.outputs,
-    };
+const run = useStackRun({
+    stack: STACK,
+    artifact: { file: "nixos-aarch64.qcow2", content: QCOW2_MAGIC, format: "qcow2", arch: "aarch64", bootMode: "uefi", sha256: SHA },
+    expiresAt: EXPIRES,
+    mode: "preview",
+    program: "index",
+    calls: {},
 });
 
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const one = (t: string, name: string) => inputs(oneOf(run.plan.resources, t, name));
+const names = (t: string) => ofType(run.plan.resources, t).map((r) => r.name).sort();
 
 describe("openstack-arm64 plan", () => {
     it("has three instances, three floating IPs, one volume and one attachment", () => {
-        expect(plan.resources).toHaveLength(32);
+        expect(run.plan.resources).toHaveLength(32);
         expect(names("openstack:compute/instance:Instance")).toEqual(["kvm-os-arm-client", "kvm-os-arm-host-1", "kvm-os-arm-host-2"]);
         expect(names("openstack:networking/floatingIpAssociate:FloatingIpAssociate")).toHaveLength(3);
         expect(names("openstack:blockstorage/volume:Volume")).toEqual(["kvm-os-arm-client-scratch"]);
@@ -87,11 +64,6 @@ describe("openstack-arm64 plan", () => {
     });
 
     it("matches the plan snapshot", async () => {
-        const stable = {
-            stack: plan.stack,
-            resources: [...plan.resources].sort((a, b) => `${a.type} ${a.name}`.localeCompare(`${b.type} ${b.name}`)),
-        };
-        const text = JSON.stringify(stable, null, 2).replaceAll(dir, "<fixtures>") + "\n";
-        await expect(text).toMatchFileSnapshot("__snapshots__/plan-openstack-arm64.json");
+        await expect(await planSnapshot(run, "<fixtures>")).toMatchFileSnapshot("__snapshots__/plan-openstack-arm64.json");
     });
 });

@@ -5,12 +5,13 @@
 import { describe, expect, it, test } from "vitest";
 import { planLab } from "../components/lab";
 import { ConfigError } from "../components/problems";
-import { parseLabConfig, type LabSpec } from "../components/spec";
+import type { LabSpec } from "../components/spec";
 import { OPENSTACK_USER_DATA_LIMIT_BYTES, openstackBackend } from "../providers/openstack";
 import { parseOpenStackConfig, type OpenStackConfig } from "../providers/openstack/config";
 import { placeOpenStack } from "../providers/openstack/place";
 import { glanceDiskFormat, imageProperties } from "../providers/openstack/resources";
 import { NEUTRON_TAGS, NOVA_TAGS, tagList } from "../providers/openstack/tags";
+import { configErrorLines, minimalLab, problemLines } from "./support/problems";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ alice@laptop";
 const EXT = "2d3c1f4e-8b7a-4c6d-9e0f-1a2b3c4d5e6f";
@@ -28,12 +29,10 @@ const DESCRIBED =
     "m1.small (x86_64, 1 vCPUs, 2 GiB, kvm: none), kvm.large (x86_64, 4 vCPUs, 8 GiB, kvm: nested), kvm.large-alt (x86_64, 4 vCPUs, 8 GiB, kvm: nested), " +
     "kvm.xlarge (x86_64, 8 vCPUs, 16 GiB, kvm: nested), bm.x (x86_64, 32 vCPUs, 128 GiB, kvm: metal), bm.arm (aarch64, 80 vCPUs, 256 GiB, kvm: metal)";
 
-function lab(extra: Record<string, unknown>): LabSpec {
-    return parseLabConfig({ owner: "alice", user: { sshAuthorizedKeys: [KEY] }, network: { sshIngressCidrs: ["203.0.113.7/32"] }, ...extra }, "t");
-}
+const lab = (extra: Record<string, unknown>) => minimalLab(KEY, extra);
 
 function problems(spec: LabSpec, cfg = CFG): string[] {
-    return placeOpenStack(cfg, spec).problems.map((p) => `${p.path}: ${p.message}`);
+    return problemLines(placeOpenStack(cfg, spec).problems);
 }
 
 describe("flavor choice", () => {
@@ -193,14 +192,7 @@ describe("nixlab:openstack config", () => {
             ['nixlab:openstack.flavors.m1.x.kvm: Invalid option: expected one of "none"|"nested"|"metal" (got "yes")'],
         ],
     ])("refuses %j", (raw, expected) => {
-        let error: unknown;
-        try {
-            parseOpenStackConfig(raw);
-        } catch (e) {
-            error = e;
-        }
-        expect(error).toBeInstanceOf(ConfigError);
-        expect((error as ConfigError).problems.map((p) => `${p.path}: ${p.message}`).sort()).toEqual([...expected].sort());
+        expect(configErrorLines(() => parseOpenStackConfig(raw)).sort()).toEqual([...expected].sort());
     });
 });
 

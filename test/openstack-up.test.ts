@@ -3,28 +3,16 @@
  * OpenStack (UUIDs, floating addresses): image → boot volume, port → instance, volume →
  * attachment, floating IP → association → readiness, the user-data field, and the outputs.
  */
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { parse, stringify } from "yaml";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { revealValue, runOffline, type OfflineResult, type RecordedResource } from "../scripts/offline";
-import { readStackConfig, stackFile } from "../scripts/plan";
+import { describe, expect, it } from "vitest";
+import { revealValue } from "../scripts/offline";
+import { namedKeys, readyCommands } from "./support/fakeCloud";
+import { QCOW2_MAGIC, oneOf, useStackRun, type Any } from "./support/stackRun";
 
 const STACK = "openstack-x86_64";
 const SHA = "3b".repeat(32);
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 
-let dir: string;
-let result: OfflineResult;
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Any = any;
-const get = (type: string, name: string): RecordedResource => {
-    const found = result.resources.filter((r) => r.type === type && r.name === name);
-    expect(found, `${type} ${name}`).toHaveLength(1);
-    return found[0]!;
-};
+const get = (type: string, name: string) => oneOf(run.resources, type, name);
 const inputsOf = (type: string, name: string): Any => revealValue(get(type, name).inputs);
 
 /** OpenStack-like answers: a UUID-ish id per resource, an address per floating IP. */
@@ -34,44 +22,18 @@ function openstackState(args: { type: string; name: string; inputs: Record<strin
         const id = `uuid-${args.name}`;
         return { id, state: { ...args.inputs, ...(fipAddress[args.name] ? { address: fipAddress[args.name] } : {}) } };
     }
-    if (args.type === "tls:index/privateKey:PrivateKey") {
-        return {
-            id: args.name,
-            state: {
-                ...args.inputs,
-                privateKeyOpenssh: `-----BEGIN OPENSSH PRIVATE KEY-----\n${args.name}\n-----END OPENSSH PRIVATE KEY-----\n`,
-                publicKeyOpenssh: `ssh-ed25519 AAAA${args.name.replace(/-/g, "")}`,
-                publicKeyFingerprintSha256: `SHA256:${args.name}`,
-            },
-        };
-    }
-    if (args.type === "command:remote:Command") {
-        const node = /kvm-os-(node-\d)-ready/.exec(args.name)![1];
-        return { id: args.name, state: { ...args.inputs, stdout: `NIXLAB-READY node=${node} kvm=ok cloud-init-rc=0\n` } };
-    }
     return undefined;
 }
 
-beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "nixlab-openstack-up-"));
-    const qcow2 = path.join(dir, "nixos-x86_64.qcow2");
-    fs.writeFileSync(qcow2, Buffer.from("QFI\xfb", "latin1"));
-    const doc = parse(fs.readFileSync(stackFile(STACK), "utf8"));
-    doc.config["nixlab:lab"].image = { artifacts: [{ path: qcow2, format: "qcow2", arch: "x86_64", bootMode: "bios", sha256: SHA }] };
-    doc.config["nixlab:lab"].expiresAt = "2026-11-24T18:00:00Z";
-    const file = path.join(dir, "stack.yaml");
-    fs.writeFileSync(file, stringify(doc));
-    result = await runOffline({
-        stack: STACK,
-        config: readStackConfig(file),
-        preview: false,
-        program: async () => ({ ...(await import("../index")) }),
-        resources: [(args) => openstackState(args)],
-        calls: {},
-    });
+const run = useStackRun({
+    stack: STACK,
+    artifact: { file: "nixos-x86_64.qcow2", content: QCOW2_MAGIC, format: "qcow2", arch: "x86_64", bootMode: "bios", sha256: SHA },
+    expiresAt: "2026-11-24T18:00:00Z",
+    mode: "up",
+    program: "index",
+    resources: [openstackState, namedKeys, readyCommands("kvm-os")],
+    calls: {},
 });
-
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe("openstack-x86_64 up (mocked OpenStack)", () => {
     it("boots each instance from the uploaded image, on its own port in the lab's security group", () => {
@@ -120,7 +82,7 @@ describe("openstack-x86_64 up (mocked OpenStack)", () => {
     });
 
     it("reports per node what the local backend reports, ready included", () => {
-        const nodes = result.outputs.nodes as Record<string, Any>;
+        const nodes = run.outputs.nodes as Record<string, Any>;
         expect(Object.keys(nodes)).toEqual(["node-1", "node-2"]);
         expect(nodes["node-2"]).toMatchObject({
             name: "node-2",
@@ -132,6 +94,6 @@ describe("openstack-x86_64 up (mocked OpenStack)", () => {
             ready: "NIXLAB-READY node=node-2 kvm=ok cloud-init-rc=0",
         });
         expect(nodes["node-2"]).not.toHaveProperty("proxyJump");
-        expect(result.outputs.backendKind).toBe("openstack");
+        expect(run.outputs.backendKind).toBe("openstack");
     });
 });

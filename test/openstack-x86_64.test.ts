@@ -5,13 +5,8 @@
  * properties, tags on every taggable resource, the security group rules, the user-data
  * field, and keeps a snapshot.
  */
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { parse, stringify } from "yaml";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { describeValue, runOffline } from "../scripts/offline";
-import { readStackConfig, stackFile, type PlanJson } from "../scripts/plan";
+import { describe, expect, it } from "vitest";
+import { QCOW2_MAGIC, ofType, oneOf, planInputs as inputs, planSnapshot, providerRecorder, useStackRun } from "./support/stackRun";
 
 const STACK = "openstack-x86_64";
 const SHA = "7e".repeat(32);
@@ -21,52 +16,21 @@ const LAB_TAG_LIST = ["nixlab:expires-at=2026-11-24T18:00:00Z", "nixlab:lab=kvm-
 /** Sorted like providers/openstack/tags.ts: expires-at, kvm, lab, node, owner, stack. */
 const nodeTagList = (node: string) => [LAB_TAG_LIST[0]!, "nixlab:kvm=nested", LAB_TAG_LIST[1]!, `nixlab:node=${node}`, ...LAB_TAG_LIST.slice(2)];
 
-let dir: string;
-let plan: PlanJson;
-const providerOf = new Map<string, string | undefined>();
+const providers = providerRecorder();
 
-type Res = PlanJson["resources"][number];
-const inputs = (r: Res) => r.inputs as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-const byType = (t: string) => plan.resources.filter((r) => r.type === t);
-const one = (t: string, name: string) => {
-    const found = plan.resources.filter((r) => r.type === t && r.name === name);
-    expect(found).toHaveLength(1);
-    return inputs(found[0]!);
-};
-
-beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "nixlab-openstack-plan-"));
-    const qcow2 = path.join(dir, "nixos-x86_64.qcow2");
+const run = useStackRun({
+    stack: STACK,
     // Only the path matters offline: the upload is what the provider does at `up`.
-    fs.writeFileSync(qcow2, Buffer.from("QFI\xfb", "latin1"));
-    const doc = parse(fs.readFileSync(stackFile(STACK), "utf8"));
-    doc.config["nixlab:lab"].image = { artifacts: [{ path: qcow2, format: "qcow2", arch: "x86_64", bootMode: "bios", sha256: SHA }] };
-    doc.config["nixlab:lab"].expiresAt = EXPIRES;
-    const file = path.join(dir, `Pulumi.${STACK}.yaml`);
-    fs.writeFileSync(file, stringify(doc));
-    // What scripts/plan.ts planStack() does, with the program imported (its require() cannot load TypeScript under vitest).
-    const result = await runOffline({
-        stack: STACK,
-        config: readStackConfig(file),
-        preview: true,
-        program: async () => ({ ...(await import("../index")) }),
-        calls: {},
-        // Note which provider each registration names (the mock API passes it along).
-        resources: [
-            (args) => {
-                providerOf.set(args.name, args.provider);
-                return undefined;
-            },
-        ],
-    });
-    plan = {
-        stack: STACK,
-        resources: result.resources.map((r) => ({ type: r.type, name: r.name, parent: r.parent ?? null, inputs: describeValue(r.inputs) })),
-        outputs: result.outputs,
-    };
+    artifact: { file: "nixos-x86_64.qcow2", content: QCOW2_MAGIC, format: "qcow2", arch: "x86_64", bootMode: "bios", sha256: SHA },
+    expiresAt: EXPIRES,
+    mode: "preview",
+    program: "index",
+    calls: {},
+    resources: [providers.handler],
 });
 
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const byType = (t: string) => ofType(run.plan.resources, t);
+const one = (t: string, name: string) => inputs(oneOf(run.plan.resources, t, name));
 
 describe("openstack-x86_64 plan", () => {
     it("shows the whole graph, each resource once, under the Lab", () => {
@@ -80,7 +44,7 @@ describe("openstack-x86_64 plan", () => {
             `openstack:networking/port:Port kvm-os-${n}-port`,
             `tls:index/privateKey:PrivateKey kvm-os-${n}-host-ed25519`,
         ];
-        expect(plan.resources.map((r) => `${r.type} ${r.name}`).sort()).toEqual(
+        expect(run.plan.resources.map((r) => `${r.type} ${r.name}`).sort()).toEqual(
             [
                 "nixlab:index:Lab kvm-os",
                 "pulumi:providers:openstack kvm-os-net-provider",
@@ -98,15 +62,15 @@ describe("openstack-x86_64 plan", () => {
                 ...perNode("node-2"),
             ].sort(),
         );
-        for (const r of plan.resources) expect(r.parent, r.name).toBe(r.type === "nixlab:index:Lab" ? null : "kvm-os");
+        for (const r of run.plan.resources) expect(r.parent, r.name).toBe(r.type === "nixlab:index:Lab" ? null : "kvm-os");
     });
 
     it("creates every openstack resource through the explicit provider, no other through it", () => {
         const explicit = `urn:pulumi:${STACK}::nixlab::nixlab:index:Lab$pulumi:providers:openstack::kvm-os-net-provider::`;
-        const cloud = plan.resources.filter((r) => r.type.startsWith("openstack:"));
+        const cloud = run.plan.resources.filter((r) => r.type.startsWith("openstack:"));
         expect(cloud).toHaveLength(21);
-        for (const r of cloud) expect(providerOf.get(r.name), r.name).toContain(explicit);
-        for (const r of plan.resources.filter((r) => !r.type.startsWith("openstack:"))) expect(providerOf.get(r.name) ?? "", r.name).not.toContain("providers:openstack");
+        for (const r of cloud) expect(providers.of(r), r.name).toContain(explicit);
+        for (const r of run.plan.resources.filter((r) => !r.type.startsWith("openstack:"))) expect(providers.of(r) ?? "", r.name).not.toContain("providers:openstack");
     });
 
     it("configures the explicit provider from nixlab:openstack only", () => {
@@ -153,7 +117,7 @@ describe("openstack-x86_64 plan", () => {
     it("uploads the image by content with disk format and boot properties", () => {
         expect(one("openstack:images/image:Image", "kvm-os-image-x86_64")).toEqual({
             name: `nixlab-kvm-os-nixos-x86_64-${SHA.slice(0, 16)}`,
-            localFilePath: path.join(dir, "nixos-x86_64.qcow2"),
+            localFilePath: run.artifactPath,
             diskFormat: "qcow2",
             containerFormat: "bare",
             visibility: "private",
@@ -226,7 +190,7 @@ describe("openstack-x86_64 plan", () => {
             "tls:index/privateKey:PrivateKey",
             "command:remote:Command",
         ];
-        expect([...new Set(plan.resources.map((r) => r.type))].sort()).toEqual([...new Set([...labTagged, ...nodeTagged, ...nodeMetadata, ...untaggable])].sort());
+        expect([...new Set(run.plan.resources.map((r) => r.type))].sort()).toEqual([...new Set([...labTagged, ...nodeTagged, ...nodeMetadata, ...untaggable])].sort());
         for (const t of labTagged) for (const r of byType(t)) expect(inputs(r).tags, r.name).toEqual(LAB_TAG_LIST);
         const nodeOf = (name: string) => /kvm-os-(node-\d)/.exec(name)![1]!;
         for (const t of nodeTagged) for (const r of byType(t)) expect(inputs(r).tags, r.name).toEqual(nodeTagList(nodeOf(r.name)));
@@ -235,11 +199,6 @@ describe("openstack-x86_64 plan", () => {
     });
 
     it("matches the plan snapshot", async () => {
-        const stable = {
-            stack: plan.stack,
-            resources: [...plan.resources].sort((a, b) => `${a.type} ${a.name}`.localeCompare(`${b.type} ${b.name}`)),
-        };
-        const text = JSON.stringify(stable, null, 2).replaceAll(dir, "<fixtures>") + "\n";
-        await expect(text).toMatchFileSnapshot("__snapshots__/plan-openstack-x86_64.json");
+        await expect(await planSnapshot(run, "<fixtures>")).toMatchFileSnapshot("__snapshots__/plan-openstack-x86_64.json");
     });
 });

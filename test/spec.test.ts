@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../components/problems";
+import { configErrorLines } from "./support/problems";
 import { cidrHost, isCidrV4, labNameFromStack, parseLabConfig, ttlMillis } from "../components/spec";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ alice@laptop";
@@ -8,15 +8,7 @@ function base(extra: Record<string, unknown> = {}) {
     return { owner: "alice", user: { sshAuthorizedKeys: [KEY] }, nodes: { count: 2 }, ...extra };
 }
 
-function problemsOf(raw: unknown): string[] {
-    try {
-        parseLabConfig(raw, "dev");
-    } catch (e) {
-        if (e instanceof ConfigError) return e.problems.map((p) => `${p.path}: ${p.message}`);
-        throw e;
-    }
-    throw new Error("expected a ConfigError");
-}
+const problemsOf = (raw: unknown): string[] => configErrorLines(() => parseLabConfig(raw, "dev"));
 
 describe("parseLabConfig", () => {
     it("applies every default to a counted lab", () => {
