@@ -3,6 +3,7 @@
  * into an instance type from the catalog, or a Problem that says why not and what would
  * work. Pure; registers nothing.
  */
+import { bySize, smallestFitting, suggest } from "../../components/catalog";
 import type { MachineChoice, Placement } from "../../components/backend";
 import { sshIngressProblems } from "../../components/ready";
 import type { Problem } from "../../components/problems";
@@ -11,8 +12,6 @@ import type { ImageArtifactSpec, LabSpec, NodeSpec } from "../../components/spec
 import { AWS_CATALOG, AwsMachine, provides } from "./catalog";
 
 const NESTED_DOC = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/amazon-ec2-nested-virtualization.html";
-/** How many alternatives a message lists. */
-const SUGGESTIONS = 4;
 
 /** Formats accepted by ebs.SnapshotImport (SDK DiskImageFormat enum: VMDK, RAW, VHD). */
 export const AWS_IMAGE_FORMATS = { vhd: "VHD", vmdk: "VMDK", raw: "RAW" } as const;
@@ -23,42 +22,14 @@ export function findMachine(machineType: string): AwsMachine | undefined {
 
 /** Types of the node's arch that give its kvm mode, smallest first (vCPUs, memory, catalog order). */
 export function candidates(node: Pick<NodeSpec, "arch" | "kvm">): AwsMachine[] {
-    return AWS_CATALOG.map((m, order) => ({ m, order }))
-        .filter(({ m }) => m.arch === node.arch && provides(m, node.kvm))
-        .sort((a, b) => a.m.vcpus - b.m.vcpus || a.m.memoryGiB - b.m.memoryGiB || a.order - b.order)
-        .map(({ m }) => m);
-}
-
-function list(machines: AwsMachine[]): string {
-    return machines
-        .slice(0, SUGGESTIONS)
-        .map((m) => m.machineType)
-        .join(", ");
+    return bySize(AWS_CATALOG, (m) => m.arch === node.arch && provides(m, node.kvm));
 }
 
 function choose(node: NodeSpec): { choice?: MachineChoice; problem?: Problem } {
     const fits = candidates(node);
     if (fits.length === 0) return { problem: capabilityProblem(node) };
     if (node.machineType !== undefined) return explicit(node, fits);
-    const pick = fits.find((m) => m.vcpus >= node.vcpus && m.memoryGiB >= node.memoryGiB);
-    if (!pick) {
-        const largest = [...fits].sort((a, b) => b.vcpus - a.vcpus || b.memoryGiB - a.memoryGiB)[0]!;
-        return {
-            problem: {
-                path: `${node.configPath}.vcpus`,
-                message:
-                    `node ${node.name} asks for ${node.vcpus} vCPUs and ${node.memoryGiB} GiB, more than any ${node.arch} type with kvm: ${node.kvm} in the AWS catalog; ` +
-                    `the largest is ${largest.machineType} (${largest.vcpus} vCPUs, ${largest.memoryGiB} GiB). Lower vcpus/memoryGiB`,
-            },
-        };
-    }
-    return {
-        choice: {
-            machineType: pick.machineType,
-            reason: `smallest ${node.arch} type with kvm: ${node.kvm} for ${node.vcpus} vCPUs/${node.memoryGiB} GiB (${pick.vcpus} vCPUs, ${pick.memoryGiB} GiB; ${pick.source})`,
-            nestedVirtualization: node.kvm === "nested",
-        },
-    };
+    return smallestFitting(fits, node, { cloud: "AWS", memoryUnit: "GiB" });
 }
 
 /** An explicit type overrides the sizing but must still be known and give the arch and kvm asked for. */
@@ -66,7 +37,7 @@ function explicit(node: NodeSpec, fits: AwsMachine[]): { choice?: MachineChoice;
     const type = node.machineType!;
     const path = `${node.configPath}.machineType`;
     const known = findMachine(type);
-    const instead = `use one of ${list(fits)} (smallest first), or remove machineType to choose by vcpus/memoryGiB`;
+    const instead = `use one of ${suggest(fits)} (smallest first), or remove machineType to choose by vcpus/memoryGiB`;
     if (!known) {
         return {
             problem: {
@@ -106,7 +77,7 @@ function capabilityProblem(node: NodeSpec): Problem {
         message:
             `kvm: ${node.kvm} is impossible for ${node.arch} on AWS: Graviton (arm64) instances have no nested virtualization; ` +
             `AWS offers it only on Intel C8i/M8i/R8i (${NESTED_DOC}). ` +
-            `What works: kvm: metal with ${list(metal)}, or arch: x86_64 with kvm: nested on ${list(x86Nested)}`,
+            `What works: kvm: metal with ${suggest(metal)}, or arch: x86_64 with kvm: nested on ${suggest(x86Nested)}`,
     };
 }
 

@@ -3,6 +3,7 @@
  * run before any resource is registered.
  */
 import { sshIngressProblems } from "../../components/ready";
+import { bySize } from "../../components/catalog";
 import type { MachineChoice, Placement } from "../../components/backend";
 import { assertNever } from "../../components/backend";
 import { LAB_CONFIG_KEY, type LabSpec, type NodeSpec } from "../../components/spec";
@@ -179,10 +180,8 @@ class Catalog {
     private pickSmallest(node: NodeSpec): SizeResult {
         const fit = this.fits(node);
         const capable = this.sizes.filter((s) => fit(s.series));
-        // Stable sort: among sizes with the same vCPUs and memory, catalog order decides.
-        const best = capable
-            .filter((s) => s.vcpus >= node.vcpus && s.memoryGiB >= node.memoryGiB)
-            .sort((a, b) => a.vcpus - b.vcpus || a.memoryGiB - b.memoryGiB)[0];
+        // Among sizes with the same vCPUs and memory, catalog order decides.
+        const best = bySize(capable, (s) => s.vcpus >= node.vcpus && s.memoryGiB >= node.memoryGiB)[0];
         if (best) return choice(node, best, `smallest catalog size with at least ${node.vcpus} vCPUs and ${node.memoryGiB} GiB`);
         const largest = [...capable].sort((a, b) => b.vcpus - a.vcpus || b.memoryGiB - a.memoryGiB)[0];
         if (!largest) {

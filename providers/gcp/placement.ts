@@ -2,6 +2,7 @@
  * The GCP capability check: each node's arch/kvm/size (or explicit machineType) becomes a
  * machine type from the catalog, or a Problem saying why not and what would work. Pure.
  */
+import { bySize, smallestFitting, suggest } from "../../components/catalog";
 import type { MachineChoice, Placement } from "../../components/backend";
 import { sshIngressProblems } from "../../components/ready";
 import type { Problem } from "../../components/problems";
@@ -10,7 +11,6 @@ import type { ImageArtifactSpec, LabSpec, NodeSpec } from "../../components/spec
 import { GCP_ARM_METAL, GCP_CATALOG, GcpMachine, provides } from "./catalog";
 
 const NESTED_DOC = "https://cloud.google.com/compute/docs/instances/nested-virtualization/overview";
-const SUGGESTIONS = 4;
 
 export function findMachine(machineType: string): GcpMachine | undefined {
     return GCP_CATALOG.find((m) => m.machineType === machineType);
@@ -18,10 +18,7 @@ export function findMachine(machineType: string): GcpMachine | undefined {
 
 /** Types of the node's arch that give its kvm mode, smallest first (vCPUs, memory, catalog order). */
 export function candidates(node: Pick<NodeSpec, "arch" | "kvm">): GcpMachine[] {
-    return GCP_CATALOG.map((m, order) => ({ m, order }))
-        .filter(({ m }) => m.arch === node.arch && provides(m, node.kvm))
-        .sort((a, b) => a.m.vcpus - b.m.vcpus || a.m.memoryGiB - b.m.memoryGiB || a.order - b.order)
-        .map(({ m }) => m);
+    return bySize(GCP_CATALOG, (m) => m.arch === node.arch && provides(m, node.kvm));
 }
 
 /** The machine a node gets; the volume and node code need its disk/NIC needs too. */
@@ -40,13 +37,6 @@ export function resolveMachine(node: NodeSpec): GcpMachine | undefined {
     return candidates(node).find((m) => m.vcpus >= node.vcpus && m.memoryGiB >= node.memoryGiB);
 }
 
-function list(machines: GcpMachine[]): string {
-    return machines
-        .slice(0, SUGGESTIONS)
-        .map((m) => m.machineType)
-        .join(", ");
-}
-
 /**
  * aarch64 on GCP. Nested is refused for the cloud's own reason. Metal and none are refused
  * for a tooling reason: an Arm VM or bare-metal host boots only from an image marked
@@ -61,7 +51,7 @@ function armProblem(node: NodeSpec): Problem {
             : `aarch64 is not supported on GCP by nixlab: Arm machines (e.g. ${GCP_ARM_METAL.join(", ")}) boot only images marked ARM64, and gcp.compute.Image in @pulumi/gcp 9.37 cannot set an image's architecture`;
     return {
         path: `${node.configPath}.${node.kvm === "nested" ? "kvm" : "arch"}`,
-        message: `${why}. What works: arch: x86_64 on GCP (${list(x86)}), or the aws backend for aarch64 with kvm: metal (Graviton .metal)`,
+        message: `${why}. What works: arch: x86_64 on GCP (${suggest(x86)}), or the aws backend for aarch64 with kvm: metal (Graviton .metal)`,
     };
 }
 
@@ -69,32 +59,14 @@ function choose(node: NodeSpec): { choice?: MachineChoice; problem?: Problem } {
     if (node.arch === "aarch64") return { problem: armProblem(node) };
     const fits = candidates(node);
     if (node.machineType !== undefined) return explicit(node, fits);
-    const pick = fits.find((m) => m.vcpus >= node.vcpus && m.memoryGiB >= node.memoryGiB);
-    if (!pick) {
-        const largest = [...fits].sort((a, b) => b.vcpus - a.vcpus || b.memoryGiB - a.memoryGiB)[0]!;
-        return {
-            problem: {
-                path: `${node.configPath}.vcpus`,
-                message:
-                    `node ${node.name} asks for ${node.vcpus} vCPUs and ${node.memoryGiB} GiB, more than any ${node.arch} type with kvm: ${node.kvm} in the GCP catalog; ` +
-                    `the largest is ${largest.machineType} (${largest.vcpus} vCPUs, ${largest.memoryGiB} GB). Lower vcpus/memoryGiB`,
-            },
-        };
-    }
-    return {
-        choice: {
-            machineType: pick.machineType,
-            reason: `smallest ${node.arch} type with kvm: ${node.kvm} for ${node.vcpus} vCPUs/${node.memoryGiB} GiB (${pick.vcpus} vCPUs, ${pick.memoryGiB} GB; ${pick.source})`,
-            nestedVirtualization: node.kvm === "nested",
-        },
-    };
+    return smallestFitting(fits, node, { cloud: "GCP", memoryUnit: "GB" });
 }
 
 function explicit(node: NodeSpec, fits: GcpMachine[]): { choice?: MachineChoice; problem?: Problem } {
     const type = node.machineType!;
     const path = `${node.configPath}.machineType`;
     const known = findMachine(type);
-    const instead = `use one of ${list(fits)} (smallest first), or remove machineType to choose by vcpus/memoryGiB`;
+    const instead = `use one of ${suggest(fits)} (smallest first), or remove machineType to choose by vcpus/memoryGiB`;
     if (!known) {
         const e2 = /^e2-/.test(type) ? " (E2 VMs have no VT-x, whatever the CPU underneath)" : "";
         return {

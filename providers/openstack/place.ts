@@ -1,6 +1,7 @@
 /**
  * OpenStack capability check and flavor choice, over the flavors the stack file describes.
  */
+import { bySize } from "../../components/catalog";
 import { sshIngressProblems } from "../../components/ready";
 import type { MachineChoice, Placement } from "../../components/backend";
 import { assertNever } from "../../components/backend";
@@ -123,10 +124,8 @@ function pickSmallest(cfg: OpenStackConfig, node: NodeSpec): FlavorResult {
             },
         };
     }
-    // Stable: flavors of equal size keep the order the stack file lists them in.
-    const fitting = capable
-        .filter((f) => f.vcpus >= node.vcpus && f.memoryGiB >= node.memoryGiB)
-        .sort((a, b) => a.vcpus - b.vcpus || a.memoryGiB - b.memoryGiB);
+    // Flavors of equal size keep the order the stack file lists them in.
+    const fitting = bySize(capable, (f) => f.vcpus >= node.vcpus && f.memoryGiB >= node.memoryGiB);
     if (fitting[0]) return { flavor: fitting[0] };
     const largest = [...capable].sort((a, b) => b.vcpus - a.vcpus || b.memoryGiB - a.memoryGiB)[0]!;
     return {
