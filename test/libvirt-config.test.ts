@@ -7,7 +7,7 @@ import { planLab } from "../components/lab";
 import { ConfigError } from "../components/problems";
 import { parseLabConfig } from "../components/spec";
 import { factory, LibvirtBackend, USER_DATA_LIMIT_BYTES } from "../providers/libvirt";
-import { localArch, parseLibvirtConfig, parseUri, proxyJumpFor } from "../providers/libvirt/config";
+import { hypervisorSshFor, localArch, parseLibvirtConfig, parseUri, proxyJumpFor } from "../providers/libvirt/config";
 import { placeLibvirt } from "../providers/libvirt/place";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBZOzhVcmTEVpg5oM2T3zXbZ1EAtLpIhrtZbUU2qmK1v alice@laptop";
@@ -223,5 +223,26 @@ describe("place", () => {
         expect(() => planLab(lab({ nodes: { count: 2 } }), backend)).toThrow(
             "nixlab: invalid stack configuration (1 problem):\n  - nixlab:lab.nodes.kvm: is \"nested\", but nixlab:libvirt.accelerator is \"tcg\"",
         );
+    });
+});
+
+describe("hypervisorSshFor: ssh to the hypervisor the way libvirt's ssh transport does", () => {
+    it("is not needed for a local URI", () => {
+        expect(hypervisorSshFor("qemu:///system")).toBeUndefined();
+    });
+
+    it("follows the URI's user, port, keyfile and command", () => {
+        expect(hypervisorSshFor("qemu+ssh://ops@hv1.example.com:2222/system?keyfile=/k/id&command=/usr/local/bin/myssh")).toEqual({
+            command: "/usr/local/bin/myssh",
+            args: ["-p", "2222", "-i", "/k/id", "ops@hv1.example.com"],
+        });
+    });
+
+    it("defaults to plain ssh and skips host key checks only where the URI says no_verify", () => {
+        expect(hypervisorSshFor("qemu+ssh://hv1/system")).toEqual({ command: "ssh", args: ["hv1"] });
+        expect(hypervisorSshFor("qemu+ssh://root@hv1/system?no_verify=1")).toEqual({
+            command: "ssh",
+            args: ["-o", "StrictHostKeyChecking=no", "root@hv1"],
+        });
     });
 });

@@ -174,6 +174,31 @@ export function proxyJumpFor(target: UriTarget): string | undefined {
     return `${target.user ? `${target.user}@` : ""}${target.host}${target.port ? `:${target.port}` : ""}`;
 }
 
+/**
+ * How the backend itself runs ssh to a remote hypervisor (to read serial logs): the same
+ * program, identity and host-key policy libvirt's ssh transport uses for that URI, so a
+ * URI that works for `virsh -c` works for readiness too. libvirt's ssh transport honours
+ * `?command=` (the ssh program; a wrapper is how to hand it an ssh config such as a pinned
+ * known_hosts, since it ignores `?known_hosts=`, which only its libssh/libssh2 transports
+ * read), `?keyfile=` (-i) and `?no_verify=` (non-zero: StrictHostKeyChecking=no).
+ * Source: libvirt's uri.html ("Extra parameters"). undefined for a local hypervisor.
+ */
+export function hypervisorSshFor(uri: string): { command: string; args: string[] } | undefined {
+    const target = parseUri(uri);
+    if (!target.host) return undefined;
+    const query = new URLSearchParams(/\?(.*)$/.exec(uri)?.[1] ?? "");
+    const noVerify = Number(query.get("no_verify") ?? "0") !== 0;
+    return {
+        command: query.get("command") || "ssh",
+        args: [
+            ...(target.port ? ["-p", String(target.port)] : []),
+            ...(target.keyfile ? ["-i", target.keyfile] : []),
+            ...(noVerify ? ["-o", "StrictHostKeyChecking=no"] : []),
+            `${target.user ? `${target.user}@` : ""}${target.host}`,
+        ],
+    };
+}
+
 /** Problems with the URI that a regex cannot see (transport we cannot follow for logs). */
 export function uriProblem(uri: string): string | undefined {
     const m = /^([a-z0-9]+)(?:\+([a-z0-9]+))?:\/\/([^/]*)\//.exec(uri);

@@ -13,7 +13,7 @@ import { READY_MARKER, readyCommand } from "../../components/cloudinit";
 import { nodeAddress, type Arch, type LabSpec } from "../../components/spec";
 import { nodeTags } from "../../components/tags";
 import { shortHash, type ImageArtifact } from "../../images/artifact";
-import { CONFIG_KEY, parseLibvirtConfig, parseUri, proxyJumpFor, type LibvirtConfig } from "./config";
+import { CONFIG_KEY, hypervisorSshFor, parseLibvirtConfig, parseUri, proxyJumpFor, type LibvirtConfig } from "./config";
 import { placeLibvirt } from "./place";
 import {
     cpuModeFor,
@@ -178,6 +178,7 @@ export class LibvirtBackend implements Backend<LibvirtNet, LibvirtImage, Libvirt
         const mac = macAddress(lab.name, node.name);
         const sshPort = cfg.sshForwardBasePort + node.index;
         const target = parseUri(cfg.uri);
+        const hypervisorSsh = hypervisorSshFor(cfg.uri);
 
         const root = new Volume(
             `${name}-root`,
@@ -261,13 +262,9 @@ export class LibvirtBackend implements Backend<LibvirtNet, LibvirtImage, Libvirt
                 tagsXml: nodeTags(ctx.tags, node).apply(renderTagsXml),
                 metadataUri: METADATA_URI,
                 serialLog: serialLogPath(cfg.serialLogDir, lab.name, node.name),
-                hypervisorSsh: target.host
-                    ? [
-                          ...(target.port ? ["-p", String(target.port)] : []),
-                          ...(target.keyfile ? ["-i", target.keyfile] : []),
-                          `${target.user ? `${target.user}@` : ""}${target.host}`,
-                      ]
-                    : [],
+                hypervisorSsh: hypervisorSsh?.args ?? [],
+                // Only when the URI names one: state written without it keeps meaning `ssh`.
+                ...(hypervisorSsh && hypervisorSsh.command !== "ssh" ? { hypervisorSshCommand: hypervisorSsh.command } : {}),
                 nodeName: node.name,
                 kvm: node.kvm,
                 readyMarker: READY_MARKER,

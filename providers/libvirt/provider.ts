@@ -540,6 +540,8 @@ export interface DomainInputs {
     serialLog: string;
     /** ssh arguments reaching the hypervisor (`[-p, 22, user@host]`); empty when local. */
     hypervisorSsh: string[];
+    /** The URI's `?command=` (libvirt's ssh program), when it names one. @default "ssh" */
+    hypervisorSshCommand?: string;
     nodeName: string;
     /** "none" | "nested": whether readiness fails on kvm=missing. */
     kvm: string;
@@ -582,7 +584,7 @@ async function readSerialLog(d: DomainInputs): Promise<string> {
         throw new Error(unreadableLog(d, r.stderr.trim()));
     }
     const script = `if [ ! -e ${quoted} ]; then exit 0; fi; cat ${quoted} 2>/dev/null || sudo -n cat ${quoted}`;
-    const r = await run("ssh", ["-o", "BatchMode=yes", ...d.hypervisorSsh, script], { timeoutSeconds: 60 });
+    const r = await run(d.hypervisorSshCommand ?? "ssh", ["-o", "BatchMode=yes", ...d.hypervisorSsh, script], { timeoutSeconds: 60 });
     if (r.code === 0) return r.stdout;
     // 255: ssh itself failed (network blip): try again on the next poll.
     if (r.code === 255) return "";
@@ -590,7 +592,7 @@ async function readSerialLog(d: DomainInputs): Promise<string> {
 }
 
 function unreadableLog(d: DomainInputs, detail: string): string {
-    const where = d.hypervisorSsh.length === 0 ? "this machine" : `the hypervisor (ssh ${d.hypervisorSsh.join(" ")})`;
+    const where = d.hypervisorSsh.length === 0 ? "this machine" : `the hypervisor (${d.hypervisorSshCommand ?? "ssh"} ${d.hypervisorSsh.join(" ")})`;
     return (
         `cannot read node ${d.nodeName}'s serial log ${d.serialLog} on ${where}: virtlogd writes it for root only, ` +
         `and readiness is read from it (${detail || "permission denied"}). Run Pulumi as root, connect as root ` +
@@ -718,6 +720,7 @@ export const domainProvider: ResourceProvider = {
             "metadataUri",
             "serialLog",
             "hypervisorSsh",
+            "hypervisorSshCommand",
             "nodeName",
             "kvm",
             "readyMarker",
