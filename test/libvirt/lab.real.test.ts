@@ -6,22 +6,18 @@
  * Run with `npm run test:libvirt` (vitest.libvirt.config.mts), as root. All guest traffic
  * stays inside the namespace: ssh to the nodes runs under `ip netns exec`.
  */
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { domainProvider, networkProvider, poolProvider, virsh } from "../../providers/libvirt/provider";
 import type { OpRecord, ProgramSpec, RunReport } from "./engine";
 import { readState } from "./engine";
+import { virsh } from "../../providers/libvirt/provider";
+import { deleteLabByName, exec, fixtureArtifact, leftovers, LOCAL_URI as URI, oneNodeLab, opLines, POOL_DIR, runEngine, saveAccess, T, virshNames } from "./support";
 
-const REPO = path.resolve(__dirname, "..", "..");
-const URI = "qemu:///system";
 const LAB = "lvreal";
 const CIDR_PREFIX = "10.213.8";
-const POOL_DIR = "/var/lib/libvirt/nixlab";
 const WORK = path.join(os.tmpdir(), "nixlab-libvirt-real");
-const T = "pulumi-nodejs:dynamic/nixlab-libvirt:";
 // User-mode networking lab: one node, SSH forwarded to the namespace's loopback.
 const USER_LAB = "lvuser";
 const USER_WORK = path.join(os.tmpdir(), "nixlab-libvirt-real-user");
@@ -37,24 +33,6 @@ interface NodeOverrides {
     runcmd?: string[];
 }
 
-function fixtureArtifact() {
-    const image = JSON.parse(fs.readFileSync(path.join(fixtureDir, "image.json"), "utf8")) as {
-        sha256: string;
-        cmdline: string;
-        bootMode: "bios" | "uefi";
-    };
-    return {
-        path: path.join(fixtureDir, "disk.qcow2"),
-        format: "qcow2",
-        arch: "x86_64",
-        bootMode: image.bootMode,
-        sha256: image.sha256,
-        kernel: path.join(fixtureDir, "vmlinuz"),
-        initrd: path.join(fixtureDir, "initrd.img"),
-        cmdline: image.cmdline,
-    };
-}
-
 // Two TCG guests booting at once on 2 cores take longer than one after the other
 // (measured here: ~210 s together, ~55 s each alone), so domains boot one at a time,
 // as `pulumi up --parallel 1` would; everything else runs concurrently.
@@ -67,7 +45,7 @@ function programSpec(nodes: Record<"node-1" | "node-2", NodeOverrides>): Program
         ttl: "2h",
         network: { cidr: `${CIDR_PREFIX}.0/24` },
         user: { name: "lab", sshAuthorizedKeys: [fs.readFileSync(path.join(WORK, "user.pub"), "utf8").trim()] },
-        image: { artifacts: [fixtureArtifact()] },
+        image: { artifacts: [fixtureArtifact(fixtureDir)] },
         // One vCPU each: two TCG guests on a 2-core host.
         defaults: { vcpus: 1, memoryGiB: 1, rootDiskGiB: 4, kvm: "none" },
         nodes: (["node-1", "node-2"] as const).map((name) => ({
@@ -88,16 +66,7 @@ function programSpec(nodes: Record<"node-1" | "node-2", NodeOverrides>): Program
 }
 
 function userModeSpec(): ProgramSpec {
-    const lab = {
-        name: USER_LAB,
-        owner: "ci@example.com",
-        ttl: "2h",
-        network: { cidr: "10.213.9.0/24" },
-        user: { name: "lab", sshAuthorizedKeys: [fs.readFileSync(path.join(WORK, "user.pub"), "utf8").trim()] },
-        image: { artifacts: [fixtureArtifact()] },
-        defaults: { vcpus: 1, memoryGiB: 1, rootDiskGiB: 4, kvm: "none" },
-        nodes: [{ name: "solo" }],
-    };
+    const lab = oneNodeLab(USER_LAB, "10.213.9.0/24", WORK, fixtureDir);
     return {
         stack: USER_LAB,
         config: {
@@ -108,39 +77,17 @@ function userModeSpec(): ProgramSpec {
     };
 }
 
-function exec(cmd: string, args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-        execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-            const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 1) : 0;
-            resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-        });
-    });
-}
-
 /** One engine run in its own process (Pulumi's runtime is global to a process). */
 async function engine(action: "up" | "destroy", label: string, work = WORK): Promise<RunReport> {
     runNo += 1;
     const logFile = path.join(work, `${String(runNo).padStart(2, "0")}-${label}.log`);
-    const started = Date.now();
-    const r = await exec(path.join(REPO, "node_modules", ".bin", "tsx"), [path.join(__dirname, "engine.ts"), action, work], 25 * 60_000);
-    fs.writeFileSync(logFile, r.stdout + r.stderr);
-    timings[label] = (Date.now() - started) / 1000;
-    const reportFile = path.join(work, "last-run.json");
-    const report = fs.existsSync(reportFile) ? (JSON.parse(fs.readFileSync(reportFile, "utf8")) as RunReport) : undefined;
-    fs.rmSync(reportFile, { force: true });
-    if (!report || !report.ok) {
-        throw new Error(`engine ${action} (${label}) failed: ${report?.error ?? `no report, exit ${r.code}`}\n--- log ${logFile} (tail) ---\n${(r.stdout + r.stderr).slice(-6000)}`);
-    }
+    const { report, seconds } = await runEngine({ action, label, work, logFile });
+    timings[label] = seconds;
     return report;
 }
 
 function writeProgram(spec: ProgramSpec, work = WORK): void {
     fs.writeFileSync(path.join(work, "program.json"), JSON.stringify(spec, null, 2));
-}
-
-/** `type name op` lines, sorted: the whole plan of a run in one comparable value. */
-function opLines(ops: OpRecord[]): string[] {
-    return ops.map((o) => `${o.type.replace(T, "").replace("pulumi-nodejs:dynamic/", "")} ${o.name} ${o.op}`).sort();
 }
 
 const RESOURCES = [
@@ -164,15 +111,6 @@ const RESOURCES = [
 /** The expected op list: `op` for all, except the given resources. */
 function expectOps(ops: OpRecord[], op: string, except: Record<string, string> = {}): void {
     expect(opLines(ops)).toEqual(RESOURCES.map((r) => `${r} ${except[r] ?? op}`).sort());
-}
-
-async function virshNames(args: string[]): Promise<string[]> {
-    const r = await virsh(URI, args);
-    expect(r.code, r.stderr).toBe(0);
-    return r.stdout
-        .split("\n")
-        .map((l) => l.trim())
-        .filter((l) => l !== "");
 }
 
 const ADDRESS = { "node-1": `${CIDR_PREFIX}.10`, "node-2": `${CIDR_PREFIX}.11` } as const;
@@ -211,33 +149,13 @@ async function sshTo(to: { work: string; alias: string; host: string; port: numb
     throw new Error(`ssh ${to.alias} ${JSON.stringify(command)} failed (exit ${last.code}): ${last.stderr.trim()}`);
 }
 
-function saveAccess(report: RunReport, lab = LAB, work = WORK): void {
-    fs.writeFileSync(path.join(work, "known_hosts"), String(report.outputs.knownHosts));
-    // The operator key is a secret output (masked in outputs): take it from the state.
-    const state = readState(path.join(work, "state.json"));
-    const key = Object.values(state.resources).find((e) => e.name === `${lab}-operator-key`);
-    fs.writeFileSync(path.join(work, "operator.key"), String(key?.outs.privateKeyOpenssh), { mode: 0o600 });
-}
-
 /** Removes what a crashed earlier run may have left: through its state, then by name. */
 async function cleanLeftovers(lab: string, work: string): Promise<void> {
     fs.mkdirSync(work, { recursive: true });
     for (const f of fs.readdirSync(work)) if (f.endsWith(".log")) fs.rmSync(path.join(work, f));
     if (fs.existsSync(path.join(work, "state.json"))) await engine("destroy", `cleanup-old-${lab}`, work);
     fs.rmSync(path.join(work, "state.json"), { force: true });
-    const doms = await virshNames(["list", "--all", "--name"]);
-    for (const d of doms.filter((n) => n.startsWith(`nixlab-${lab}-`))) await domainProvider.delete!(d, { uri: URI, name: d });
-    await networkProvider.delete!(`nixlab-${lab}`, { uri: URI, name: `nixlab-${lab}` });
-    await poolProvider.delete!(`nixlab-${lab}`, { uri: URI, name: `nixlab-${lab}` });
-}
-
-/** Names of libvirt objects left behind (infra/smoke-boot.sh's own may exist while it runs alongside). */
-async function leftovers(prefix = "nixlab-"): Promise<string[]> {
-    return [
-        ...(await virshNames(["list", "--all", "--name"])),
-        ...(await virshNames(["net-list", "--all", "--name"])),
-        ...(await virshNames(["pool-list", "--all", "--name"])),
-    ].filter((n) => n.startsWith(prefix) && !n.startsWith("nixlab-smoke"));
+    await deleteLabByName(lab);
 }
 
 describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt backend against a real libvirtd (TCG)", () => {
@@ -263,7 +181,7 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt backend against
         writeProgram(programSpec({ "node-1": {}, "node-2": {} }));
         const report = await engine("up", "up-1");
         expectOps(report.ops, "create");
-        saveAccess(report);
+        saveAccess(report, LAB, WORK);
 
         const nodes = report.outputs.nodes as Record<string, { ready: string; sshHost: string; sshPort: number; machineType: string }>;
         expect(Object.keys(nodes).sort()).toEqual(["node-1", "node-2"]);

@@ -15,23 +15,18 @@
  * `?no_verify=1` would prove nothing about host keys. Needs /usr/sbin/sshd (Debian
  * openssh-server).
  */
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { domainProvider, networkProvider, poolProvider, virsh } from "../../providers/libvirt/provider";
-import type { OpRecord, ProgramSpec, RunReport } from "./engine";
+import type { ProgramSpec, RunReport } from "./engine";
 import { readState } from "./engine";
+import { deleteLabByName, exec, leftovers, oneNodeLab, opLines, POOL_DIR, runEngine, saveAccess } from "./support";
 
-const REPO = path.resolve(__dirname, "..", "..");
-const LOCAL_URI = "qemu:///system";
 const LAB = "lvremote";
 const ADDRESS = "10.213.10.10";
-const POOL_DIR = "/var/lib/libvirt/nixlab";
 const SERIAL_LOG = `/var/log/libvirt/qemu/nixlab-${LAB}-solo.serial.log`;
 const WORK = path.join(os.tmpdir(), "nixlab-libvirt-real-remote");
-const T = "pulumi-nodejs:dynamic/nixlab-libvirt:";
 const SSHD = "/usr/sbin/sshd";
 /** sshd's privilege-separation directory; made here (and removed again) when missing. */
 const PRIVSEP_DIR = "/run/sshd";
@@ -43,15 +38,6 @@ let sshDir = "";
 let sshPort = 0;
 let madePrivsepDir = false;
 const timings: Record<string, number> = {};
-
-function exec(cmd: string, args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-        execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-            const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
-            resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-        });
-    });
-}
 
 async function mustExec(cmd: string, args: string[]): Promise<string> {
     const r = await exec(cmd, args);
@@ -130,31 +116,8 @@ async function stopSshd(): Promise<void> {
     if (madePrivsepDir) fs.rmSync(PRIVSEP_DIR, { recursive: true, force: true });
 }
 
-function fixtureArtifact() {
-    const image = JSON.parse(fs.readFileSync(path.join(fixtureDir, "image.json"), "utf8")) as { sha256: string; cmdline: string; bootMode: "bios" | "uefi" };
-    return {
-        path: path.join(fixtureDir, "disk.qcow2"),
-        format: "qcow2",
-        arch: "x86_64",
-        bootMode: image.bootMode,
-        sha256: image.sha256,
-        kernel: path.join(fixtureDir, "vmlinuz"),
-        initrd: path.join(fixtureDir, "initrd.img"),
-        cmdline: image.cmdline,
-    };
-}
-
 function programSpec(): ProgramSpec {
-    const lab = {
-        name: LAB,
-        owner: "ci@example.com",
-        ttl: "2h",
-        network: { cidr: "10.213.10.0/24" },
-        user: { name: "lab", sshAuthorizedKeys: [fs.readFileSync(path.join(WORK, "user.pub"), "utf8").trim()] },
-        image: { artifacts: [fixtureArtifact()] },
-        defaults: { vcpus: 1, memoryGiB: 1, rootDiskGiB: 4, kvm: "none" },
-        nodes: [{ name: "solo" }],
-    };
+    const lab = oneNodeLab(LAB, "10.213.10.0/24", WORK, fixtureDir);
     return {
         stack: LAB,
         config: {
@@ -167,22 +130,9 @@ function programSpec(): ProgramSpec {
 
 /** One engine run in its own process, inside the namespace (127.0.0.1 is the stand-in hypervisor there). */
 async function engine(action: "up" | "destroy", label: string): Promise<RunReport> {
-    const started = Date.now();
-    const r = await exec("ip", inNetns([path.join(REPO, "node_modules", ".bin", "tsx"), path.join(__dirname, "engine.ts"), action, WORK]), 25 * 60_000);
-    const logFile = path.join(WORK, `${label}.log`);
-    fs.writeFileSync(logFile, r.stdout + r.stderr);
-    timings[label] = (Date.now() - started) / 1000;
-    const reportFile = path.join(WORK, "last-run.json");
-    const report = fs.existsSync(reportFile) ? (JSON.parse(fs.readFileSync(reportFile, "utf8")) as RunReport) : undefined;
-    fs.rmSync(reportFile, { force: true });
-    if (!report || !report.ok) {
-        throw new Error(`engine ${action} (${label}) failed: ${report?.error ?? `no report, exit ${r.code}`}\n--- log ${logFile} (tail) ---\n${(r.stdout + r.stderr).slice(-6000)}`);
-    }
+    const { report, seconds } = await runEngine({ action, label, work: WORK, logFile: path.join(WORK, `${label}.log`), prefix: ["ip", ...inNetns([])] });
+    timings[label] = seconds;
     return report;
-}
-
-function opLines(ops: OpRecord[]): string[] {
-    return ops.map((o) => `${o.type.replace(T, "").replace("pulumi-nodejs:dynamic/", "")} ${o.name} ${o.op}`).sort();
 }
 
 const RESOURCES = [
@@ -199,24 +149,11 @@ const RESOURCES = [
     "tls:index/privateKey:PrivateKey lvremote-solo-host-ed25519",
 ];
 
-async function virshNames(args: string[]): Promise<string[]> {
-    const r = await virsh(LOCAL_URI, args);
-    expect(r.code, r.stderr).toBe(0);
-    return r.stdout
-        .split("\n")
-        .map((l) => l.trim())
-        .filter((l) => l !== "");
-}
-
 /** What an earlier crashed run may have left, by name over the local socket (its state names a dead sshd's port). */
 async function cleanLeftovers(): Promise<void> {
     fs.mkdirSync(WORK, { recursive: true });
     for (const f of ["state.json", "last-run.json"]) fs.rmSync(path.join(WORK, f), { force: true });
-    for (const d of (await virshNames(["list", "--all", "--name"])).filter((n) => n.startsWith(`nixlab-${LAB}-`))) {
-        await domainProvider.delete!(d, { uri: LOCAL_URI, name: d });
-    }
-    await networkProvider.delete!(`nixlab-${LAB}`, { uri: LOCAL_URI, name: `nixlab-${LAB}` });
-    await poolProvider.delete!(`nixlab-${LAB}`, { uri: LOCAL_URI, name: `nixlab-${LAB}` });
+    await deleteLabByName(LAB);
 }
 
 describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt backend on a remote hypervisor (qemu+ssh, TCG)", () => {
@@ -272,9 +209,7 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt backend on a re
         expect(fs.readFileSync(SERIAL_LOG, "latin1")).toMatch(/NIXLAB-READY node=solo kvm=(ok|missing)/);
 
         // ssh to the node through the jump host, checking the node's key against the lab's knownHosts.
-        fs.writeFileSync(path.join(WORK, "known_hosts"), String(up.outputs.knownHosts));
-        const key = Object.values(state.resources).find((e) => e.name === `${LAB}-operator-key`);
-        fs.writeFileSync(path.join(WORK, "operator.key"), String(key?.outs.privateKeyOpenssh), { mode: 0o600 });
+        saveAccess(up, LAB, WORK);
         const sshArgs = inNetns([
             "ssh", "-F", `${sshDir}/jump_config`,
             "-J", jump,
@@ -302,12 +237,7 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt backend on a re
 
         const down = await engine("destroy", "remote-destroy");
         expect(opLines(down.ops)).toEqual(RESOURCES.map((r) => `${r} delete`).sort());
-        const left = [
-            ...(await virshNames(["list", "--all", "--name"])),
-            ...(await virshNames(["net-list", "--all", "--name"])),
-            ...(await virshNames(["pool-list", "--all", "--name"])),
-        ].filter((n) => n.startsWith("nixlab-") && !n.startsWith("nixlab-smoke"));
-        expect(left).toEqual([]);
+        expect(await leftovers()).toEqual([]);
         expect(fs.existsSync(path.join(POOL_DIR, LAB))).toBe(false);
         expect(readState(path.join(WORK, "state.json")).resources).toEqual({});
     });
