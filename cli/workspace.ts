@@ -1,7 +1,7 @@
 /**
  * The one seam between `nixlab` and Pulumi: a small interface over the Automation API.
  * The real implementation drives the `pulumi` CLI through `LocalWorkspace` over this
- * project; tests use `FakeWorkspace` (cli/fakeWorkspace.ts), so every command's logic runs
+ * project; tests use `FakeWorkspace` (test/support/fakeWorkspace.ts), so every command's logic runs
  * without a CLI, a backend or a cloud.
  */
 import * as fs from "node:fs";

@@ -9,7 +9,7 @@ import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ttlMillis } from "../components/spec";
 import type { CliDeps } from "../cli/commands";
-import { commandError, FakeWorkspace } from "../cli/fakeWorkspace";
+import { commandError, FakeWorkspace } from "./support/fakeWorkspace";
 import { gcDecision, labRow, parseTtl, planExpiry } from "../cli/labs";
 import { run } from "../cli/main";
 import { describeChanges, Progress } from "../cli/progress";

@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import type { EngineEvent, OpMap } from "@pulumi/pulumi/automation";
-import type { ConfigMap, LabWorkspace, OutputMap, PreviewOutcome, RunHooks, StackInfo, UpOutcome } from "./workspace";
+import type { ConfigMap, LabWorkspace, OutputMap, PreviewOutcome, RunHooks, StackInfo, UpOutcome } from "../../cli/workspace";
 
 export type FakeMethod = "listStacks" | "ensureStack" | "getAllConfig" | "setConfig" | "removeConfig" | "outputs" | "createdAt" | "preview" | "up" | "destroy" | "removeStack";
 
