@@ -5,6 +5,7 @@
 import type { Backend, BackendFactory, BackendKind } from "./backend";
 import { BACKENDS } from "./backend";
 import { ConfigError, Problem, show } from "./problems";
+import { closestKey } from "./schemaText";
 import { LabSpec, parseLabConfig } from "./spec";
 
 export const PROJECT = "nixlab";
@@ -31,7 +32,7 @@ export function loadProgramConfig(
         if (!(CONFIG_KEYS as readonly string[]).includes(key)) {
             problems.push({
                 path: `${PROJECT}:${key}`,
-                message: `unknown config key; nixlab reads ${CONFIG_KEYS.map((k) => `${PROJECT}:${k}`).join(", ")}`,
+                message: unknownConfigKey(key),
             });
         }
     }
@@ -70,6 +71,12 @@ export function loadProgramConfig(
     }
     if (problems.length > 0 || !spec || !backend) throw new ConfigError(problems);
     return { spec, backend };
+}
+
+function unknownConfigKey(key: string): string {
+    const near = closestKey(key, CONFIG_KEYS);
+    const all = CONFIG_KEYS.map((k) => `${PROJECT}:${k}`).join(", ");
+    return `unknown config key; ${near ? `did you mean \`${PROJECT}:${near}\`? ` : ""}nixlab reads ${all}`;
 }
 
 const UNPARSABLE = Symbol("unparsable");

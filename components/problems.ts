@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
+import { UNKNOWN_KEYS_SEPARATOR } from "./schemaText";
 
 /** One thing wrong with the configuration, located by its full config key path. */
 export interface Problem {
@@ -60,8 +61,9 @@ function valueAt(root: unknown, path: ReadonlyArray<PropertyKey>): unknown {
 }
 
 /**
- * Turns zod issues into Problems whose messages carry the value given. zod's own texts
- * already say what is allowed ("expected one of ..."); we add the value and key path.
+ * Turns zod issues into Problems whose messages carry the value given. The texts say what
+ * is allowed (schemaText.ts's error map, or the check's own message); we add the key path
+ * and the value.
  */
 export function zodProblems(root: string, input: unknown, error: z.ZodError): Problem[] {
     return issueProblems(root, input, error.issues, []);
@@ -74,16 +76,15 @@ function issueProblems(root: string, input: unknown, issues: readonly Issue[], b
     for (const issue of issues) {
         const path = [...base, ...issue.path];
         if (issue.code === "unrecognized_keys") {
-            for (const key of issue.keys) {
-                problems.push({
-                    path: keyPath(root, [...path, key]),
-                    message: `unknown key; remove it or check its spelling (allowed keys are listed in Pulumi.yaml and the README)`,
-                });
-            }
+            // The error map wrote one line per key, naming the closest allowed key.
+            const lines = issue.message.split(UNKNOWN_KEYS_SEPARATOR);
+            issue.keys.forEach((key, i) => {
+                problems.push({ path: keyPath(root, [...path, key]), message: lines[i] ?? lines[0]! });
+            });
             continue;
         }
         if (issue.code === "invalid_union") {
-            // "Invalid input" says nothing; report the branch whose shape the value has
+            // Report the branch whose shape the value has
             // (e.g. the list form of `nodes` when a list was given), all of its issues.
             const matching = issue.errors.find((branch) => !branch.some((i) => i.code === "invalid_type" && i.path.length === 0));
             if (matching) {
@@ -100,9 +101,11 @@ function issueProblems(root: string, input: unknown, issues: readonly Issue[], b
             continue;
         }
         const given = valueAt(input, path);
+        // A check's own "must be ..." also fires for a missing key; say that it is missing.
+        const missing = given === undefined && issue.message.startsWith("must be ") ? `is required: ${issue.message.slice("must be ".length)}` : issue.message;
         problems.push({
             path: keyPath(root, path),
-            message: given === undefined ? issue.message : `${issue.message} (got ${show(given)})`,
+            message: given === undefined ? missing : `${issue.message} (got ${show(given)})`,
         });
     }
     return problems;

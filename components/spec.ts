@@ -34,11 +34,14 @@ const ttl = z.string().regex(/^\d+[mhd]$/, { error: "must be a duration like 90m
 
 const cidrV4 = z.string().refine(isCidrV4, { error: "must be an IPv4 CIDR like 10.77.0.0/24" });
 
+// Descriptions and defaults live in each schema's .meta(): the README's configuration
+// reference is generated from them (npm run docs), and validation messages come from the
+// same schemas (components/schemaText.ts).
 const tags = z.record(
     z
         .string()
         .regex(/^[A-Za-z0-9_.:/=+@-]{1,63}$/, {
-            error: "tag keys are 1-63 characters of A-Z a-z 0-9 _ . : / = + @ -",
+            error: "must be a tag key of 1-63 characters of A-Z a-z 0-9 _ . : / = + @ -",
         })
         // gc, list and the policy pack trust nixlab:* tags; only the program writes them.
         .refine((k) => !k.startsWith("nixlab:"), { error: "tag keys starting with nixlab: are reserved for nixlab's own tags; rename the key" }),
@@ -46,126 +49,143 @@ const tags = z.record(
 );
 
 const writeFile = z.strictObject({
-    /** Absolute path in the guest. */
-    path: z.string().startsWith("/", { error: "must be an absolute path" }),
-    content: z.string(),
-    /** Octal mode as a string, e.g. "0644". @default "0644" */
+    path: z.string().startsWith("/", { error: "must be an absolute path" }).meta({ description: "Absolute path of the file in the guest." }),
+    content: z.string().meta({ description: "The file's content (encoded as `encoding` says)." }),
     permissions: z
         .string()
         .regex(/^0[0-7]{3}$/, { error: "must be an octal mode string like \"0644\"" })
-        .optional(),
-    /** @default "root:root" */
-    owner: z.string().optional(),
-    /** @default plain text */
-    encoding: z.enum(["b64", "gzip+b64", "text/plain"]).optional(),
+        .optional()
+        .meta({ description: "Octal mode, quoted in YAML.", default: "0644" }),
+    owner: z.string().min(1).optional().meta({ description: "`user:group` that owns the file.", default: "root:root" }),
+    encoding: z
+        .enum(["b64", "gzip+b64", "text/plain"])
+        .optional()
+        .meta({ description: "How `content` is encoded: base64, gzipped then base64, or plain text.", default: "text/plain" }),
 });
 
 const cloudInitExtras = z.strictObject({
-    /** Packages for cloud-init's package module. On NixOS images, prefer adding them to the image. */
-    packages: z.array(z.string().min(1)).optional(),
-    writeFiles: z.array(writeFile).optional(),
-    /** Commands run once at first boot, after the lab's own setup. */
-    runcmd: z.array(z.union([z.string(), z.array(z.string())])).optional(),
+    packages: z
+        .array(z.string().min(1))
+        .optional()
+        .meta({ description: "Packages for cloud-init's package module. On NixOS images, prefer adding them to the image.", default: [] }),
+    writeFiles: z.array(writeFile).optional().meta({ description: "Files cloud-init writes at first boot.", default: [] }),
+    runcmd: z
+        .array(z.union([z.string(), z.array(z.string())]).meta({ expected: "a shell command line, or a list of argv words" }))
+        .optional()
+        .meta({ description: "Commands run once at first boot, after the lab's own setup.", default: [] }),
 });
 
 const volume = z.strictObject({
-    name: dnsLabel,
-    sizeGiB: z.number().int().min(1).max(16384),
+    name: dnsLabel.meta({ description: "Volume name, unique per node; part of the disk's resource name." }),
+    sizeGiB: z.number().int().min(1).max(16384).meta({ description: "Size in GiB." }),
 });
 
 /** Fields a node can set; all optional so `defaults` and per-node entries can both use them. */
 const nodeFields = {
-    /** @default "x86_64" */
-    arch: z.enum(ARCHES).optional(),
-    /** @default 2 */
-    vcpus: z.number().int().min(1).max(448).optional(),
-    /** @default 4 */
-    memoryGiB: z.number().min(0.5).max(12288).optional(),
-    /** @default 20 */
-    rootDiskGiB: z.number().int().min(4).max(16384).optional(),
-    /** Extra blank volumes. @default [] */
-    volumes: z.array(volume).optional(),
-    /** @default "nested" */
-    kvm: z.enum(KVM_MODES).optional(),
-    /** A backend-specific machine type/size/flavor that overrides the catalog; still checked. */
-    machineType: z.string().min(1).optional(),
-    cloudInit: cloudInitExtras.optional(),
-    tags: tags.optional(),
+    arch: z.enum(ARCHES).optional().meta({ description: "CPU architecture; picks the image and the machine type.", default: "x86_64" }),
+    vcpus: z.number().int().min(1).max(448).optional().meta({ description: "Virtual CPUs.", default: 2 }),
+    memoryGiB: z.number().min(0.5).max(12288).optional().meta({ description: "Memory in GiB.", default: 4 }),
+    rootDiskGiB: z.number().int().min(4).max(16384).optional().meta({ description: "Root disk size in GiB.", default: 20 }),
+    volumes: z.array(volume).optional().meta({ description: "Extra blank volumes, attached in order.", default: [] }),
+    kvm: z
+        .enum(KVM_MODES)
+        .optional()
+        .meta({ description: "`/dev/kvm` in the node: `none`, `nested` (KVM inside a VM) or `metal` (a bare-metal machine).", default: "nested" }),
+    machineType: z
+        .string()
+        .min(1)
+        .optional()
+        .meta({ description: "A backend-specific machine type/size/flavor that overrides the catalog; still checked for arch and kvm.", defaultText: "the smallest catalog type that fits" }),
+    cloudInit: cloudInitExtras.optional().meta({ description: "cloud-init extras, merged after nixlab's own setup (defaults first, then the node's)." }),
+    tags: tags.optional().meta({ description: "Extra tags on this node's resources.", default: {} }),
 };
 
 const nodeDefaults = z.strictObject(nodeFields);
-const namedNode = z.strictObject({ name: dnsLabel, ...nodeFields });
+const namedNode = z.strictObject({
+    name: dnsLabel.meta({ description: "Node name, unique in the lab; the hostname and the ssh alias `<lab>-<name>`." }),
+    ...nodeFields,
+});
 const countedNodes = z.strictObject({
-    count: z.number().int().min(1).max(64),
-    /** Nodes are named `<namePrefix>-1` ... @default "node" */
-    namePrefix: dnsLabel.optional(),
+    count: z.number().int().min(1).max(64).meta({ description: "How many identical nodes." }),
+    namePrefix: dnsLabel.optional().meta({ description: "Nodes are named `<namePrefix>-1`, `<namePrefix>-2` ...", default: "node" }),
     ...nodeFields,
 });
 
 const artifact = z.strictObject({
-    /** Path to the image file (a Nix store path or any file). */
-    path: z.string().min(1),
-    format: z.enum(IMAGE_FORMATS),
-    arch: z.enum(ARCHES),
-    bootMode: z.enum(BOOT_MODES),
-    /** Content hash naming the uploaded image. @default - sha256 of the file, computed at deploy time */
-    sha256: z.string().regex(/^[0-9a-f]{64}$/, { error: "must be 64 lowercase hex digits" }).optional(),
-    /** libvirt only: boot this kernel directly (images without a boot loader). */
-    kernel: z.string().min(1).optional(),
-    initrd: z.string().min(1).optional(),
-    cmdline: z.string().optional(),
+    path: z.string().min(1).meta({ description: "Path to the image file (a Nix store path or any file)." }),
+    format: z.enum(IMAGE_FORMATS).meta({ description: "Disk image format; `tar.gz` is GCE's disk.raw in a tarball." }),
+    arch: z.enum(ARCHES).meta({ description: "Architecture the image boots on; one artifact per arch." }),
+    bootMode: z.enum(BOOT_MODES).meta({ description: "How the image boots." }),
+    sha256: z
+        .string()
+        .regex(/^[0-9a-f]{64}$/, { error: "must be 64 lowercase hex digits" })
+        .optional()
+        .meta({ description: "Content hash naming the uploaded image.", defaultText: "sha256 of the file, computed at deploy time" }),
+    kernel: z.string().min(1).optional().meta({ description: "libvirt only: boot this kernel directly (images without a boot loader).", defaultText: "boot the image's own loader" }),
+    initrd: z.string().min(1).optional().meta({ description: "libvirt only: initrd for `kernel`; needs `kernel`.", defaultText: "none" }),
+    cmdline: z.string().optional().meta({ description: "libvirt only: kernel command line for `kernel`; needs `kernel`.", defaultText: "none" }),
 });
 
 const image = z.strictObject({
-    /** Flake that builds images (`packages.<system>.<target>`). @default "./images" */
-    flake: z.string().min(1).optional(),
-    /** Prebuilt images, at most one per arch; when set, nothing is built. */
-    artifacts: z.array(artifact).min(1).optional(),
+    flake: z.string().min(1).optional().meta({ description: "Flake that builds the images (`packages.<system>.<target>`).", default: "./images" }),
+    artifacts: z
+        .array(artifact)
+        .min(1)
+        .optional()
+        .meta({ description: "Prebuilt images, at most one per arch; when set, nothing is built.", defaultText: "build with Nix" }),
 });
 
 export const labConfigSchema = z.strictObject({
-    /** Lab name, used in every resource name and tag. @default - the stack name */
-    name: dnsLabel.optional(),
-    /** Who to ask about this lab; goes into the `nixlab:owner` tag. */
-    owner: z.string().regex(/^[A-Za-z0-9_.@+-]{1,64}$/, {
-        error: "must be 1-64 characters of A-Z a-z 0-9 _ . @ + - (an email or user name)",
-    }),
-    /** How long the lab should live. @default "8h" */
-    ttl: ttl.optional(),
-    /** Absolute expiry (RFC 3339); `nixlab up --ttl` writes it. @default - creation time + ttl */
-    expiresAt: z.iso.datetime({ offset: true, error: "must be an RFC 3339 time like 2026-11-24T18:00:00Z" }).optional(),
+    name: dnsLabel.optional().meta({ description: "Lab name, used in every resource name and tag.", defaultText: "the stack name" }),
+    owner: z
+        .string()
+        .regex(/^[A-Za-z0-9_.@+-]{1,64}$/, {
+            error: "must be an email or user name: 1-64 characters of A-Z a-z 0-9 _ . @ + -",
+        })
+        .meta({ description: "Who to ask about this lab; goes into the `nixlab:owner` tag." }),
+    ttl: ttl.optional().meta({ description: "How long the lab should live; becomes the `nixlab:expires-at` tag.", default: "8h" }),
+    expiresAt: z.iso
+        .datetime({ offset: true, error: "must be an RFC 3339 time like 2026-11-24T18:00:00Z" })
+        .optional()
+        .meta({ description: "Absolute expiry; `nixlab up --ttl` writes it.", defaultText: "creation time + ttl" }),
     network: z
         .strictObject({
-            /** @default "10.77.0.0/24" */
-            cidr: cidrV4.optional(),
-            /** Who may reach SSH (port 22). Never opened to the world unless you write 0.0.0.0/0. @default [] */
-            sshIngressCidrs: z.array(cidrV4).optional(),
-            /** Give nodes public addresses (clouds). @default true */
-            publicAddresses: z.boolean().optional(),
+            cidr: cidrV4.optional().meta({ description: "The lab's private network; node i gets address .10+i.", default: "10.77.0.0/24" }),
+            sshIngressCidrs: z
+                .array(cidrV4)
+                .optional()
+                .meta({ description: "Clouds: who may reach SSH (port 22). Never opened to the world unless you write 0.0.0.0/0.", default: [] }),
+            publicAddresses: z.boolean().optional().meta({ description: "Clouds: give nodes public addresses.", default: true }),
         })
-        .optional(),
-    user: z.strictObject({
-        /** Login user created by cloud-init. @default "lab" */
-        name: z
-            .string()
-            .regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: "must be a POSIX user name like \"lab\"" })
-            .refine((n) => n !== "root", { error: "must not be root; the lab user gets passwordless sudo" })
-            .optional(),
-        /** OpenSSH public keys allowed to log in. */
-        sshAuthorizedKeys: z
-            .array(
-                z.string().regex(/^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( .*)?$/, {
-                    error: "must be an OpenSSH public key line like \"ssh-ed25519 AAAA... you@host\"",
-                }),
-            )
-            .min(1, { error: "needs at least one key, or nobody can log in (password login is disabled)" }),
-    }),
-    image: image.optional(),
-    /** Defaults for every node. */
-    defaults: nodeDefaults.optional(),
-    nodes: z.union([countedNodes, z.array(namedNode).min(1)]),
-    /** Extra tags on every taggable resource. @default {} */
-    tags: tags.optional(),
+        .optional()
+        .meta({ description: "The lab's network." }),
+    user: z
+        .strictObject({
+            name: z
+                .string()
+                .regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: "must be a POSIX user name like \"lab\"" })
+                .refine((n) => n !== "root", { error: "must not be root; the lab user gets passwordless sudo" })
+                .optional()
+                .meta({ description: "Login user created by cloud-init, with passwordless sudo and groups kvm + libvirtd.", default: "lab" }),
+            sshAuthorizedKeys: z
+                .array(
+                    z.string().regex(/^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( .*)?$/, {
+                        error: "must be an OpenSSH public key line like \"ssh-ed25519 AAAA... you@host\"",
+                    }),
+                )
+                .min(1, { error: "needs at least one key, or nobody can log in (password login is disabled)" })
+                .meta({ description: "OpenSSH public keys allowed to log in; password login is off." }),
+        })
+        .meta({ description: "The login user on every node." }),
+    image: image.optional().meta({ description: "Where the node image comes from." }),
+    defaults: nodeDefaults.optional().meta({ description: "Node fields applied to every node; a node's own value wins." }),
+    nodes: z
+        .union([countedNodes, z.array(namedNode).min(1)])
+        .meta({
+            description: "The nodes: `{count, namePrefix, ...node fields}` for identical nodes, or a list of `{name, ...node fields}`.",
+            expected: "either a list of nodes like [{ name: builder }, { name: runner }] or { count: 2, namePrefix: node }",
+        }),
+    tags: tags.optional().meta({ description: "Extra tags on every taggable resource; keys starting with `nixlab:` are reserved.", default: {} }),
 });
 
 export type LabConfig = z.infer<typeof labConfigSchema>;

@@ -167,7 +167,7 @@ describe("nixlab:aws", () => {
         expect(configProblems({ region: "Ireland", zone: "a", vmimportRoleName: "no spaces" })).toEqual([
             'nixlab:aws.region: must be an AWS region code like eu-west-1 (got "Ireland")',
             'nixlab:aws.vmimportRoleName: must be an IAM role name (1-64 of A-Z a-z 0-9 + = , . @ _ -) (got "no spaces")',
-            "nixlab:aws.zone: unknown key; remove it or check its spelling (allowed keys are listed in Pulumi.yaml and the README)",
+            "nixlab:aws.zone: unknown key; allowed here: `region`, `availabilityZone`, `vmimportRoleName`",
         ]);
     });
 

@@ -208,7 +208,7 @@ describe("nixlab:azure config", () => {
         [
             { subscriptionId: "my-sub", location: "West Europe", zone: 1, region: "x" },
             [
-                "nixlab:azure.region: unknown key; remove it or check its spelling (allowed keys are listed in Pulumi.yaml and the README)",
+                "nixlab:azure.region: unknown key; allowed here: `subscriptionId`, `location`, `zone`, `diskType`, `encryptionAtHost`",
                 'nixlab:azure.subscriptionId: must be a subscription GUID like 00000000-0000-0000-0000-000000000000 (az account show --query id) (got "my-sub")',
                 'nixlab:azure.location: must be an Azure region name like westeurope or eastus2 (lowercase, no spaces; az account list-locations -o table) (got "West Europe")',
                 'nixlab:azure.zone: must be "1", "2" or "3" (quoted in YAML) (got 1)',

@@ -25,9 +25,9 @@ describe("loadProgramConfig", () => {
                 aws: JSON.stringify({ regoin: "eu-west-1" }),
             }),
         ).toEqual([
-            "nixlab:labs: unknown config key; nixlab reads nixlab:backend, nixlab:lab, nixlab:libvirt, nixlab:aws, nixlab:gcp, nixlab:azure, nixlab:openstack",
+            "nixlab:labs: unknown config key; did you mean `nixlab:lab`? nixlab reads nixlab:backend, nixlab:lab, nixlab:libvirt, nixlab:aws, nixlab:gcp, nixlab:azure, nixlab:openstack",
             'nixlab:gcp: is set but nixlab:backend is "aws"; remove it or set nixlab:backend: gcp',
-            "nixlab:lab.nodes.count: Too small: expected number to be >=1 (got 0)",
+            "nixlab:lab.nodes.count: must be at least 1 (got 0)",
             ...problemsOfAws(),
         ]);
     });

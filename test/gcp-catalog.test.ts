@@ -183,7 +183,7 @@ describe("nixlab:gcp", () => {
         expect(configProblems({ project: "My Project", zone: "b", credentials: "x" })).toEqual([
             'nixlab:gcp.project: must be a project ID: 6-30 of a-z 0-9 -, starting with a letter, like my-kvm-lab (got "My Project")',
             'nixlab:gcp.zone: must be a zone like us-central1-b (got "b")',
-            "nixlab:gcp.credentials: unknown key; remove it or check its spelling (allowed keys are listed in Pulumi.yaml and the README)",
+            "nixlab:gcp.credentials: unknown key; allowed here: `project`, `region`, `zone`",
         ]);
     });
 

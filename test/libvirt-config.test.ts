@@ -73,9 +73,9 @@ describe("nixlab:libvirt", () => {
     });
 
     it.each([
-        [{ urI: "x" }, "nixlab:libvirt.urI: unknown key; remove it or check its spelling (allowed keys are listed in Pulumi.yaml and the README)"],
-        [{ accelerator: "hvf" }, 'nixlab:libvirt.accelerator: Invalid option: expected one of "kvm"|"tcg" (got "hvf")'],
-        [{ networkMode: "bridge" }, 'nixlab:libvirt.networkMode: Invalid option: expected one of "nat"|"user" (got "bridge")'],
+        [{ urI: "x" }, "nixlab:libvirt.urI: unknown key; did you mean `uri`? (allowed here: `uri`, `accelerator`, `networkMode`, `sshForwardBasePort`, `poolDir`, `serialLogDir`, `uefiLoader`, `uefiVarsTemplate`, `hypervisorArch`, `readyTimeoutSeconds`)"],
+        [{ accelerator: "hvf" }, 'nixlab:libvirt.accelerator: must be one of `kvm` or `tcg` (got "hvf")'],
+        [{ networkMode: "bridge" }, 'nixlab:libvirt.networkMode: must be one of `nat` or `user` (got "bridge")'],
         [{ uri: "not a uri" }, 'nixlab:libvirt.uri: must be a libvirt URI like qemu:///system or qemu+ssh://user@host/system (got "not a uri")'],
         [
             { uri: "xen:///system" },
@@ -88,12 +88,12 @@ describe("nixlab:libvirt", () => {
         [{ sshForwardBasePort: 80 }, "nixlab:libvirt.sshForwardBasePort: must be at least 1024 (unprivileged ports) (got 80)"],
         [{ sshForwardBasePort: 65500 }, "nixlab:libvirt.sshForwardBasePort: must leave room for 64 nodes: at most 65471 (got 65500)"],
         [{ poolDir: "var/lib" }, 'nixlab:libvirt.poolDir: must be an absolute path (got "var/lib")'],
-        [{ readyTimeoutSeconds: 5 }, "nixlab:libvirt.readyTimeoutSeconds: Too small: expected number to be >=10 (got 5)"],
+        [{ readyTimeoutSeconds: 5 }, "nixlab:libvirt.readyTimeoutSeconds: must be at least 10 (got 5)"],
         [
             { uefiVarsTemplate: "/x" },
             "nixlab:libvirt.uefiVarsTemplate: is set without uefiLoader; set both (a code/vars pair from the same firmware build) or neither",
         ],
-        ["qemu:///system", 'nixlab:libvirt: Invalid input: expected object, received string (got "qemu:///system")'],
+        ["qemu:///system", 'nixlab:libvirt: must be a mapping with keys `uri`, `accelerator`, `networkMode`, `sshForwardBasePort`, `poolDir`, `serialLogDir`, `uefiLoader`, `uefiVarsTemplate`, `hypervisorArch` and `readyTimeoutSeconds` (got "qemu:///system")'],
     ])("refuses %j", (raw, message) => {
         expect(configError(raw)).toBe(HEAD + message);
     });

@@ -180,7 +180,7 @@ describe("nixlab:openstack config", () => {
         [
             { cloud: "", externalNetworkId: "public", dnsNameservers: ["dns.example"], flavors: {}, authUrl: "x" },
             [
-                "nixlab:openstack.authUrl: unknown key; remove it or check its spelling (allowed keys are listed in Pulumi.yaml and the README)",
+                "nixlab:openstack.authUrl: unknown key; allowed here: `cloud`, `region`, `externalNetworkId`, `floatingIpPool`, `dnsNameservers`, `availabilityZone`, `volumeType`, `rootVolume`, `flavors`",
                 'nixlab:openstack.cloud: must name an entry of clouds.yaml (got "")',
                 'nixlab:openstack.externalNetworkId: must be the network\'s UUID (openstack network list --external -c ID -c Name) (got "public")',
                 'nixlab:openstack.dnsNameservers[0]: must be an IPv4 address like 9.9.9.9 (got "dns.example")',
@@ -189,7 +189,7 @@ describe("nixlab:openstack config", () => {
         ],
         [
             { cloud: "c", flavors: { "m1.x": { vcpus: 2, memoryGiB: 4, arch: "x86_64", kvm: "yes" } } },
-            ['nixlab:openstack.flavors.m1.x.kvm: Invalid option: expected one of "none"|"nested"|"metal" (got "yes")'],
+            ['nixlab:openstack.flavors.m1.x.kvm: must be one of `none`, `nested` or `metal` (got "yes")'],
         ],
     ])("refuses %j", (raw, expected) => {
         expect(configErrorLines(() => parseOpenStackConfig(raw)).sort()).toEqual([...expected].sort());

@@ -74,7 +74,7 @@ describe("npm run plan", () => {
             [
                 "nixlab: invalid stack configuration (2 problems):",
                 "  - nixlab:lab.user.sshAuthorizedKeys: needs at least one key, or nobody can log in (password login is disabled) (got [])",
-                "  - nixlab:lab.nodes[0].memoryGiB: Too small: expected number to be >=0.5 (got 0)",
+                "  - nixlab:lab.nodes[0].memoryGiB: must be at least 0.5 (got 0)",
                 "",
             ].join("\n"),
         );

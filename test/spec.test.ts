@@ -64,9 +64,9 @@ describe("parseLabConfig", () => {
             }),
         ).toEqual([
             'nixlab:lab.network.cidr: must be an IPv4 CIDR like 10.77.0.0/24 (got "10.0.0.5/24")',
-            "nixlab:lab.nodes[0].memoryGiB: Too small: expected number to be >=0.5 (got 0.1)",
-            'nixlab:lab.nodes[1].arch: Invalid option: expected one of "x86_64"|"aarch64" (got "riscv64")',
-            "nixlab:lab.nodes[1].colour: unknown key; remove it or check its spelling (allowed keys are listed in Pulumi.yaml and the README)",
+            "nixlab:lab.nodes[0].memoryGiB: must be at least 0.5 (got 0.1)",
+            'nixlab:lab.nodes[1].arch: must be one of `x86_64` or `aarch64` (got "riscv64")',
+            "nixlab:lab.nodes[1].colour: unknown key; allowed here: `name`, `arch`, `vcpus`, `memoryGiB`, `rootDiskGiB`, `volumes`, `kvm`, `machineType`, `cloudInit`, `tags`",
         ]);
     });
 

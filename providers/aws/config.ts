@@ -9,28 +9,31 @@ import { ConfigError, show, zodProblems } from "../../components/problems";
 export const AWS_CONFIG_KEY = "nixlab:aws";
 
 export const awsConfigSchema = z.strictObject({
-    /** Region for every resource of the lab, e.g. `eu-west-1`. Required: a lab is never put in a region by accident. */
-    region: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+$/, { error: "must be an AWS region code like eu-west-1" }),
-    /**
-     * Availability zone of the lab's subnet, instances and volumes (EBS volumes attach only
-     * within one zone). Pick another when a metal type has no capacity in the default zone.
-     * @default "<region>a" - every region has an `a` zone
-     */
+    region: z
+        .string()
+        .regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+$/, { error: "must be an AWS region code like eu-west-1" })
+        .meta({ description: "Region for every resource of the lab. Required: a lab is never put in a region by accident." }),
+    // Default `<region>a`: every region has an `a` zone.
     availabilityZone: z
         .string()
         .regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+[a-z]$/, { error: "must be an availability zone like eu-west-1a" })
-        .optional(),
-    /**
-     * An existing VM Import/Export service role for `ebs.SnapshotImport`. It must trust
-     * vmie.amazonaws.com and may read the lab's image bucket (`nixlab-image-*`):
-     * https://docs.aws.amazon.com/vm-import/latest/userguide/required-permissions.html
-     * @default - the lab creates its own role (`nixlab-vmimport-*`), allowed to read only its
-     * image bucket, and deletes it with the lab; the account-wide `vmimport` role is not touched
-     */
+        .optional()
+        .meta({
+            description:
+                "Availability zone of the lab's subnet, instances and volumes (EBS volumes attach only within one zone). Pick another when a metal type has no capacity in the default zone.",
+            defaultText: "`<region>a`",
+        }),
+    // Required permissions: https://docs.aws.amazon.com/vm-import/latest/userguide/required-permissions.html
     vmimportRoleName: z
         .string()
         .regex(/^[\w+=,.@-]{1,64}$/, { error: "must be an IAM role name (1-64 of A-Z a-z 0-9 + = , . @ _ -)" })
-        .optional(),
+        .optional()
+        .meta({
+            description:
+                "An existing VM Import/Export service role for `ebs.SnapshotImport`; it must trust vmie.amazonaws.com and may read the lab's image bucket (`nixlab-image-*`).",
+            defaultText:
+                "the lab creates its own role (`nixlab-vmimport-*`), allowed to read only its image bucket, and deletes it with the lab; the account-wide `vmimport` role is not touched",
+        }),
 });
 
 export type AwsConfigInput = z.infer<typeof awsConfigSchema>;

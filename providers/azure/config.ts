@@ -9,24 +9,32 @@ import { ConfigError, zodProblems } from "../../components/problems";
 export const AZURE_CONFIG_KEY = "nixlab:azure";
 
 export const azureConfigSchema = z.strictObject({
-    /** Subscription the lab is billed to (a GUID, `az account show --query id`). */
-    subscriptionId: z.guid({ error: "must be a subscription GUID like 00000000-0000-0000-0000-000000000000 (az account show --query id)" }),
-    /** Region name as the API spells it, e.g. `westeurope`, `eastus2` (az account list-locations -o table). */
-    location: z.string().regex(/^[a-z][a-z0-9]{2,39}$/, {
-        error: "must be an Azure region name like westeurope or eastus2 (lowercase, no spaces; az account list-locations -o table)",
-    }),
-    /** Availability zone for VMs and their disks. @default - no zone (regional) */
-    zone: z.enum(["1", "2", "3"], { error: "must be \"1\", \"2\" or \"3\" (quoted in YAML)" }).optional(),
-    /** Managed disk type for OS and data disks. @default "Premium_LRS" */
-    diskType: z.enum(["Premium_LRS", "StandardSSD_LRS", "Standard_LRS"]).optional(),
-    /**
-     * Also encrypt the OS/data disk caches on the VM host. Off by default because the
-     * subscription must first register the `Microsoft.Compute/EncryptionAtHost` feature;
-     * managed disks are encrypted at rest with platform-managed keys either way, and the
-     * catalog's sizes have no local temp disk (ACD articles/virtual-machines/disk-encryption.md).
-     * @default false
-     */
-    encryptionAtHost: z.boolean().optional(),
+    subscriptionId: z
+        .guid({ error: "must be a subscription GUID like 00000000-0000-0000-0000-000000000000 (az account show --query id)" })
+        .meta({ description: "Subscription the lab is billed to (`az account show --query id`)." }),
+    location: z
+        .string()
+        .regex(/^[a-z][a-z0-9]{2,39}$/, {
+            error: "must be an Azure region name like westeurope or eastus2 (lowercase, no spaces; az account list-locations -o table)",
+        })
+        .meta({ description: "Region name as the API spells it (`az account list-locations -o table`)." }),
+    zone: z
+        .enum(["1", "2", "3"], { error: "must be \"1\", \"2\" or \"3\" (quoted in YAML)" })
+        .optional()
+        .meta({ description: "Availability zone for VMs and their disks.", defaultText: "no zone (regional)" }),
+    diskType: z
+        .enum(["Premium_LRS", "StandardSSD_LRS", "Standard_LRS"])
+        .optional()
+        .meta({ description: "Managed disk type for OS and data disks.", default: "Premium_LRS" }),
+    // Source: ACD articles/virtual-machines/disk-encryption.md
+    encryptionAtHost: z
+        .boolean()
+        .optional()
+        .meta({
+            description:
+                "Also encrypt the OS/data disk caches on the VM host. Off by default because the subscription must first register the `Microsoft.Compute/EncryptionAtHost` feature; managed disks are encrypted at rest with platform-managed keys either way.",
+            default: false,
+        }),
 });
 
 export type AzureConfigInput = z.infer<typeof azureConfigSchema>;

@@ -9,18 +9,26 @@ import { ConfigError, show, zodProblems } from "../../components/problems";
 export const GCP_CONFIG_KEY = "nixlab:gcp";
 
 export const gcpConfigSchema = z.strictObject({
-    /** Project ID that owns and pays for the lab (not its number or display name). */
-    project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, {
-        error: "must be a project ID: 6-30 of a-z 0-9 -, starting with a letter, like my-kvm-lab",
-    }),
-    /** Region of the subnet and image bucket. @default "us-central1" */
-    region: z.string().regex(/^[a-z]+-[a-z]+\d+$/, { error: "must be a region like us-central1 or europe-west4" }).optional(),
-    /**
-     * Zone of the nodes and their disks. Pick another when a machine type has no capacity
-     * there (C3 bare metal is in a few zones only).
-     * @default "<region>-b" - not `-a`, which several regions (us-east1, europe-west1) lack
-     */
-    zone: z.string().regex(/^[a-z]+-[a-z]+\d+-[a-z]$/, { error: "must be a zone like us-central1-b" }).optional(),
+    project: z
+        .string()
+        .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, {
+            error: "must be a project ID: 6-30 of a-z 0-9 -, starting with a letter, like my-kvm-lab",
+        })
+        .meta({ description: "Project ID that owns and pays for the lab (not its number or display name)." }),
+    region: z
+        .string()
+        .regex(/^[a-z]+-[a-z]+\d+$/, { error: "must be a region like us-central1 or europe-west4" })
+        .optional()
+        .meta({ description: "Region of the subnet and image bucket.", default: "us-central1" }),
+    // Default zone `-b`, not `-a`, which several regions (us-east1, europe-west1) lack.
+    zone: z
+        .string()
+        .regex(/^[a-z]+-[a-z]+\d+-[a-z]$/, { error: "must be a zone like us-central1-b" })
+        .optional()
+        .meta({
+            description: "Zone of the nodes and their disks. Pick another when a machine type has no capacity there (C3 bare metal is in a few zones only).",
+            defaultText: "`<region>-b`",
+        }),
 });
 
 export type GcpConfigInput = z.infer<typeof gcpConfigSchema>;

@@ -17,64 +17,65 @@ export type NetworkMode = (typeof NETWORK_MODES)[number];
 const absolutePath = z.string().startsWith("/", { error: "must be an absolute path" });
 
 export const libvirtConfigSchema = z.strictObject({
-    /**
-     * libvirt connection URI. `qemu+ssh://user@host/system` puts the lab on a remote
-     * hypervisor: images are streamed there with `virsh vol-upload`, serial logs are read
-     * with `ssh`, and ssh to the nodes hops through the host (ProxyJump).
-     * @default "qemu:///system"
-     */
     uri: z
         .string()
         .regex(/^[a-z0-9+]+:\/\/[^\s]*\/[a-z]+(\?[^\s]*)?$/, {
             error: "must be a libvirt URI like qemu:///system or qemu+ssh://user@host/system",
         })
-        .optional(),
-    /**
-     * `kvm` runs guests on the hardware (needs /dev/kvm on the hypervisor); `tcg` emulates
-     * the CPU in software: slow, but works anywhere (CI containers, foreign arches).
-     * @default "kvm"
-     */
-    accelerator: z.enum(ACCELERATORS).optional(),
-    /**
-     * `nat`: a libvirt NAT network per lab (bridge + dnsmasq); nodes reach each other and
-     * are reached at their private addresses. `user`: QEMU user-mode networking for hosts
-     * where bridges are not allowed; each node's SSH is forwarded to a loopback port of the
-     * hypervisor and nodes cannot reach each other.
-     * @default "nat"
-     */
-    networkMode: z.enum(NETWORK_MODES).optional(),
-    /** User mode only: node i's SSH is forwarded from 127.0.0.1:(base + i). @default 2222 */
+        .optional()
+        .meta({
+            description:
+                "libvirt connection URI. `qemu+ssh://user@host/system` puts the lab on a remote hypervisor: images are streamed there with `virsh vol-upload`, serial logs are read over ssh the way libvirt connects (the URI's port, `keyfile`, `command`, `no_verify`), and ssh to the nodes hops through the host (ProxyJump).",
+            default: "qemu:///system",
+        }),
+    accelerator: z
+        .enum(ACCELERATORS)
+        .optional()
+        .meta({
+            description:
+                "`kvm` runs guests on the hardware (needs /dev/kvm on the hypervisor); `tcg` emulates the CPU in software: slow, but works anywhere (CI containers, foreign arches). `kvm: nested` nodes need `kvm`.",
+            default: "kvm",
+        }),
+    networkMode: z
+        .enum(NETWORK_MODES)
+        .optional()
+        .meta({
+            description:
+                "`nat`: a libvirt NAT network per lab (bridge + dnsmasq); nodes reach each other and are reached at their private addresses. `user`: QEMU user-mode networking for hosts where bridges are not allowed; each node's SSH is forwarded to a loopback port of the hypervisor and nodes cannot reach each other.",
+            default: "nat",
+        }),
     sshForwardBasePort: z
         .number()
         .int()
         .min(1024, { error: "must be at least 1024 (unprivileged ports)" })
         .max(65535 - 64, { error: "must leave room for 64 nodes: at most 65471" })
-        .optional(),
-    /** Parent directory of the per-lab storage pools, on the hypervisor. @default "/var/lib/libvirt/nixlab" */
-    poolDir: absolutePath.optional(),
-    /** Where each node's serial console is logged, on the hypervisor. @default "/var/log/libvirt/qemu" */
-    serialLogDir: absolutePath.optional(),
-    /**
-     * UEFI firmware code (pflash) for `bootMode: uefi` images, e.g.
-     * /usr/share/OVMF/OVMF_CODE_4M.fd (Debian's ovmf) or
-     * /run/libvirt/nix-ovmf/OVMF_CODE.fd (NixOS).
-     * @default - libvirt picks firmware from the QEMU firmware descriptors
-     *   (`<os firmware='efi'>`), with Secure Boot off (NixOS images are unsigned)
-     */
-    uefiLoader: absolutePath.optional(),
-    /** UEFI variable store template matching `uefiLoader`. @default - the descriptor's template */
-    uefiVarsTemplate: absolutePath.optional(),
-    /**
-     * Architecture of the hypervisor's CPU; KVM runs only guests of the same arch.
-     * @default - this machine's architecture (set it when a qemu+ssh host differs)
-     */
-    hypervisorArch: z.enum(ARCHES).optional(),
-    /**
-     * How long creating a node may wait for cloud-init to finish (the NIXLAB-READY line on
-     * its serial console) before failing with the console's last lines.
-     * @default 900
-     */
-    readyTimeoutSeconds: z.number().int().min(10).max(86400).optional(),
+        .optional()
+        .meta({ description: "User mode only: node i's SSH is forwarded from 127.0.0.1:(base + i).", default: 2222 }),
+    poolDir: absolutePath.optional().meta({ description: "Parent directory of the per-lab storage pools, on the hypervisor.", default: "/var/lib/libvirt/nixlab" }),
+    serialLogDir: absolutePath.optional().meta({ description: "Where each node's serial console is logged, on the hypervisor.", default: "/var/log/libvirt/qemu" }),
+    uefiLoader: absolutePath.optional().meta({
+        description:
+            "UEFI firmware code (pflash) for `bootMode: uefi` images, e.g. /usr/share/OVMF/OVMF_CODE_4M.fd (Debian's ovmf) or /run/libvirt/nix-ovmf/OVMF_CODE.fd (NixOS).",
+        defaultText: "libvirt picks firmware from the QEMU firmware descriptors (`<os firmware='efi'>`), with Secure Boot off (NixOS images are unsigned)",
+    }),
+    uefiVarsTemplate: absolutePath
+        .optional()
+        .meta({ description: "UEFI variable store template matching `uefiLoader`; needs `uefiLoader`.", defaultText: "the firmware descriptor's template" }),
+    hypervisorArch: z.enum(ARCHES).optional().meta({
+        description: "Architecture of the hypervisor's CPU; KVM runs only guests of the same arch. Set it when a qemu+ssh host differs from this machine.",
+        defaultText: "this machine's architecture",
+    }),
+    readyTimeoutSeconds: z
+        .number()
+        .int()
+        .min(10)
+        .max(86400)
+        .optional()
+        .meta({
+            description:
+                "How long creating a node may wait for cloud-init to finish (the NIXLAB-READY line on its serial console) before failing with the console's last lines.",
+            default: 900,
+        }),
 });
 
 export type LibvirtConfigInput = z.infer<typeof libvirtConfigSchema>;

@@ -14,44 +14,56 @@ export const OPENSTACK_CONFIG_KEY = "nixlab:openstack";
 const ipv4 = z.string().refine((s) => isCidrV4(`${s}/32`), { error: "must be an IPv4 address like 9.9.9.9" });
 
 const flavor = z.strictObject({
-    vcpus: z.number().int().min(1),
-    memoryGiB: z.number().positive(),
-    arch: z.enum(ARCHES),
-    /**
-     * What a guest of this flavor gets: `none` (no /dev/kvm), `nested` (the operators run KVM
-     * with nested=1 and host-passthrough or vmx/svm exposed), or `metal` (a bare-metal flavor
-     * scheduled to Ironic nodes).
-     */
-    kvm: z.enum(KVM_MODES),
+    vcpus: z.number().int().min(1).meta({ description: "Virtual CPUs of the flavor." }),
+    memoryGiB: z.number().positive().meta({ description: "Memory of the flavor in GiB." }),
+    arch: z.enum(ARCHES).meta({ description: "CPU architecture of the hosts the flavor schedules to." }),
+    kvm: z.enum(KVM_MODES).meta({
+        description:
+            "What a guest of this flavor gets: `none` (no /dev/kvm), `nested` (the operators run KVM with nested=1 and host-passthrough or vmx/svm exposed), or `metal` (a bare-metal flavor scheduled to Ironic nodes).",
+    }),
 });
 
 export const openstackConfigSchema = z.strictObject({
-    /** Entry in clouds.yaml (~/.config/openstack/clouds.yaml) holding auth URL and credentials. */
-    cloud: z.string().min(1, { error: "must name an entry of clouds.yaml" }),
-    /** @default - the clouds.yaml entry's region_name */
-    region: z.string().min(1).optional(),
-    /**
-     * UUID of the external (provider) network the lab's router uses as gateway (openstack
-     * network list --external). Needed for outbound traffic and floating IPs. @default - no router
-     */
-    externalNetworkId: z.guid({ error: "must be the network's UUID (openstack network list --external -c ID -c Name)" }).optional(),
-    /** Name of the network floating IPs come from, usually the external network's name. Required with publicAddresses. */
-    floatingIpPool: z.string().min(1).optional(),
-    /** DNS servers handed out by the lab subnet's DHCP. @default - the cloud's default */
-    dnsNameservers: z.array(ipv4).optional(),
-    /** Availability zone for instances and volumes. @default - the cloud's default */
-    availabilityZone: z.string().min(1).optional(),
-    /** Cinder volume type for root and extra volumes; pick an encrypted type if your cloud has one. @default - the cloud's default */
-    volumeType: z.string().min(1).optional(),
-    /**
-     * Boot VMs from a Cinder volume of the node's rootDiskGiB (otherwise the flavor's local
-     * disk size applies). Bare-metal flavors always boot from their local disk. @default true
-     */
-    rootVolume: z.boolean().optional(),
-    /** The flavors nodes may use, keyed by flavor name, e.g. `m1.large: { vcpus: 4, memoryGiB: 8, arch: x86_64, kvm: nested }`. */
+    cloud: z
+        .string()
+        .min(1, { error: "must name an entry of clouds.yaml" })
+        .meta({ description: "Entry in clouds.yaml (~/.config/openstack/clouds.yaml) holding auth URL and credentials." }),
+    region: z.string().min(1).optional().meta({ description: "Region of every resource.", defaultText: "the clouds.yaml entry's region_name" }),
+    externalNetworkId: z
+        .guid({ error: "must be the network's UUID (openstack network list --external -c ID -c Name)" })
+        .optional()
+        .meta({
+            description:
+                "UUID of the external (provider) network the lab's router uses as gateway (`openstack network list --external`). Needed for outbound traffic and floating IPs.",
+            defaultText: "no router",
+        }),
+    floatingIpPool: z
+        .string()
+        .min(1)
+        .optional()
+        .meta({ description: "Name of the network floating IPs come from, usually the external network's name. Required with publicAddresses.", defaultText: "none" }),
+    dnsNameservers: z.array(ipv4).optional().meta({ description: "DNS servers handed out by the lab subnet's DHCP.", defaultText: "the cloud's default" }),
+    availabilityZone: z.string().min(1).optional().meta({ description: "Availability zone for instances and volumes.", defaultText: "the cloud's default" }),
+    volumeType: z
+        .string()
+        .min(1)
+        .optional()
+        .meta({ description: "Cinder volume type for root and extra volumes; pick an encrypted type if your cloud has one.", defaultText: "the cloud's default" }),
+    rootVolume: z
+        .boolean()
+        .optional()
+        .meta({
+            description:
+                "Boot VMs from a Cinder volume of the node's rootDiskGiB (otherwise the flavor's local disk size applies). Bare-metal flavors always boot from their local disk.",
+            default: true,
+        }),
     flavors: z
         .record(z.string().min(1), flavor)
-        .refine((f) => Object.keys(f).length > 0, { error: "needs at least one flavor (openstack flavor list)" }),
+        .refine((f) => Object.keys(f).length > 0, { error: "needs at least one flavor (openstack flavor list)" })
+        .meta({
+            description: "The flavors nodes may use, keyed by flavor name, e.g. `m1.large: { vcpus: 4, memoryGiB: 8, arch: x86_64, kvm: nested }`.",
+            expected: "a mapping of flavor names to { vcpus, memoryGiB, arch, kvm }",
+        }),
 });
 
 export interface FlavorSpec {
