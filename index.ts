@@ -22,7 +22,7 @@ const lab = new Lab(spec.name, { spec, backend, stack });
 
 /** Per node: name, machine type, addresses, ssh command, host key fingerprint, readiness. */
 export const nodes = lab.nodes;
-/** Append to ~/.ssh/config: `pulumi stack output sshConfig >> ~/.ssh/config` */
+/** One file per lab: `pulumi stack output sshConfig > ~/.ssh/nixlab/<lab>.config`, read via `Include ~/.ssh/nixlab/*.config` (README). */
 export const sshConfig = lab.sshConfig;
 /** Save as ~/.ssh/nixlab/<lab>.known_hosts: `pulumi stack output knownHosts > ...` */
 export const knownHosts = lab.knownHosts;

@@ -190,7 +190,10 @@ export class Cli {
         this.out("");
         this.out("Plain ssh (after `nixlab ssh` has written the lab's known_hosts once):");
         for (const n of names) if (nodes[n]!.ssh) this.out(`  ${nodes[n]!.ssh}`);
-        this.out(`ssh_config for all nodes: pulumi stack output sshConfig --stack ${stack} >> ~/.ssh/config`);
+        // One file per lab, rewritten (never appended: a second `up` would duplicate the Host
+        // blocks), read through one Include line at the top of ~/.ssh/config (README).
+        this.out(`ssh_config for all nodes: pulumi stack output sshConfig --stack ${stack} > ~/.ssh/nixlab/${lab ?? stack}.config`);
+        this.out(`  (once: put \`Include ~/.ssh/nixlab/*.config\` at the top of ~/.ssh/config)`);
         this.out(`When done: nixlab destroy ${stack}   (otherwise \`nixlab gc\` destroys it after it expires)`);
     }
 
