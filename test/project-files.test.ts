@@ -130,9 +130,9 @@ describe("Pulumi.yaml", () => {
         expect(validate.errors?.map((e) => e.message)).toContain("must have required property 'runtime'");
     });
 
-    it("is the nixlab Node.js project, loaded with TypeScript, its stacks in stacks/", () => {
+    it("is the nixlab Node.js project, loaded with TypeScript through tsconfig.pulumi.json, its stacks in stacks/", () => {
         expect(project.name).toBe(PROJECT);
-        expect(project.runtime).toEqual({ name: "nodejs", options: { typescript: true } });
+        expect(project.runtime).toEqual({ name: "nodejs", options: { typescript: true, tsconfig: "tsconfig.pulumi.json" } });
         expect(project.stackConfigDir).toBe("stacks");
     });
 
