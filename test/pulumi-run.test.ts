@@ -79,10 +79,16 @@ async function preview(stack: string, file = stackFile(stack)): Promise<{ stub: 
     }
 }
 
-/** `npm run plan` as its own process (Pulumi's runtime is global: one run per process). */
+/**
+ * `npm run -s plan -- <args>` as a user runs it, in its own process (Pulumi's runtime is
+ * global: one run per process). npm from PATH, running on this same node.
+ */
 function offlinePlan(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [path.join(PROGRAM_DIR, "node_modules/tsx/dist/cli.mjs"), "scripts/plan.ts", ...args], { cwd: PROGRAM_DIR });
+        const child = spawn("npm", ["run", "-s", "plan", "--", ...args], {
+            cwd: PROGRAM_DIR,
+            env: { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` },
+        });
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (d) => (stdout += d));

@@ -70,7 +70,7 @@ describe("README plan --json", () => {
         const [, command, target] = m as unknown as [string, string, string];
         expect(target).toMatch(/\.json$/);
         // The command exactly as written, its stdout captured instead of written into the
-        // repository. npm must be the one next to this node.
+        // repository. npm from PATH, running on this same node.
         const r = bash(command, { PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` });
         expect(r.status, r.stderr).toBe(0);
         const plan = JSON.parse(r.stdout) as { stack: string; resources: unknown[] };
