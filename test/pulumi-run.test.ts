@@ -203,12 +203,14 @@ describe.sequential("the program under Pulumi's own runner (cmd/run), as `pulumi
             );
             const [{ stub, run }, plan] = await Promise.all([preview("bad", file), offlinePlan(["--stack", "bad", "--config-file", file])]);
             expect(plan.code).toBe(2);
-            const message = [
-                "nixlab: invalid stack configuration (2 problems):",
-                "  - nixlab:lab.user.sshAuthorizedKeys: needs at least one key, or nobody can log in (password login is disabled) (got [])",
-                "  - nixlab:lab.nodes[0].memoryGiB: Too small: expected number to be >=0.5 (got 0)",
-            ].join("\n");
-            expect(plan.stderr).toBe(message + "\n");
+            // The offline plan's wording is its own tests' business (plan-cli, spec); here
+            // the two runs must say exactly the same thing, naming both bad keys.
+            const message = plan.stderr.replace(/\n$/, "");
+            expect(message.split("\n").map((l) => l.split(":").slice(0, 2).join(":"))).toEqual([
+                "nixlab: invalid stack configuration (2 problems)",
+                "  - nixlab:lab.user.sshAuthorizedKeys",
+                "  - nixlab:lab.nodes[0].memoryGiB",
+            ]);
             // cmd/run's uncaught-error handler logs a RunError's message alone, then exits with
             // 32, which tells the language host the user already has an actionable message.
             expect(run.code, describeRun(run, stub)).toBe(32);
