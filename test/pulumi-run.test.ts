@@ -22,10 +22,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
-import { OFFLINE_PLAN_ENV } from "../images/build";
+import { nixBuildCommand, OFFLINE_PLAN_ENV } from "../images/build";
 import { readStackConfig, stackFile, type PlanJson } from "../scripts/plan";
 import { createRequire } from "node:module";
-import { PROGRAM_DIR, runProgram, startEngineStub, type EngineStub, type RunnerResult } from "./support/engineStub";
+import { PROGRAM_DIR, runProgram, startEngineStub, type EngineStub, type InvokeAnswer, type RunnerResult } from "./support/engineStub";
 
 // Resolve as Pulumi's runner resolves (tsutils.typeScriptRequireStrings), from its own directory.
 const pulumiRequire = createRequire(require.resolve("@pulumi/pulumi/package.json"));
@@ -58,9 +58,17 @@ function cliConfig(file: string): Record<string, string> {
     return config;
 }
 
-/** One preview through Pulumi's runner against a fresh stub. */
-async function preview(stack: string, file = stackFile(stack)): Promise<{ stub: EngineStub; run: RunnerResult }> {
-    const stub = await startEngineStub({ project: PROJECT.name, stack });
+/**
+ * One preview through Pulumi's runner against a fresh stub. `offlineImages`: as the offline
+ * plan treats images that need a Nix build (unknown); false: as a real preview, which
+ * invokes the build (`command:local:run`), answered by `invokes`.
+ */
+async function preview(
+    stack: string,
+    file = stackFile(stack),
+    opts: { offlineImages: boolean; invokes?: Record<string, InvokeAnswer> } = { offlineImages: true },
+): Promise<{ stub: EngineStub; run: RunnerResult }> {
+    const stub = await startEngineStub({ project: PROJECT.name, stack, invokes: opts.invokes });
     try {
         const run = await runProgram(stub, {
             cwd: PROGRAM_DIR,
@@ -71,7 +79,7 @@ async function preview(stack: string, file = stackFile(stack)): Promise<{ stub: 
             // The language host's default is typescript: true; Pulumi.yaml may say otherwise.
             typescript: PROJECT.runtime.options?.typescript ?? true,
             tsconfig: PROJECT.runtime.options?.tsconfig,
-            env: { [OFFLINE_PLAN_ENV]: "1" },
+            env: opts.offlineImages ? { [OFFLINE_PLAN_ENV]: "1" } : {},
         });
         return { stub, run };
     } finally {
@@ -219,5 +227,24 @@ describe.sequential("the program under Pulumi's own runner (cmd/run), as `pulumi
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
+    }, 600_000);
+    it("a real preview builds the image: the runner invokes command:local:run with the documented nix build, and a failed build ends the run naming the command", async () => {
+        const nixError = "error: unable to download 'https://github.com/NixOS/nixpkgs/archive/x.tar.gz': Could not resolve host: github.com";
+        const { stub, run } = await preview("local", stackFile("local"), {
+            offlineImages: false,
+            invokes: {
+                "command:local:run": () => {
+                    throw new Error(nixError);
+                },
+            },
+        });
+        const command = nixBuildCommand({ flake: "./images", backend: "libvirt", arch: "x86_64" });
+        expect(stub.invokes.map((i) => [i.token, i.args.command, i.args.dir])).toEqual([["command:local:run", command, PROGRAM_DIR]]);
+        expect(run.code, describeRun(run, stub)).toBe(32);
+        const errors = stub.logs.filter((l) => l.severity === "ERROR").map((l) => l.message);
+        expect(errors, errors.join("\n----\n")).toHaveLength(1);
+        expect(errors[0]).toMatch(/^nixlab: building the x86_64 image for the libvirt backend \(\S+\) failed\.\n/);
+        expect(errors[0]).toContain(`\n  command: ${command}\n  in: ${PROGRAM_DIR}\n`);
+        expect(errors[0]).toContain(nixError);
     }, 600_000);
 });

@@ -64,7 +64,7 @@ export interface InvokeCall {
     args: Record<string, unknown>;
 }
 
-/** Answers one invoke; throw to fail it (the SDK then throws in the program, as with a real provider). */
+/** Answers one invoke; throw to fail it as a provider fails one (the SDK then throws in the program). */
 export type InvokeAnswer = (args: Record<string, unknown>) => Record<string, unknown>;
 
 export interface EngineStub {
@@ -169,14 +169,17 @@ export async function startEngineStub(opts: { project: string; stack: string; in
             stub.invokes.push({ token, args });
             const answer = opts.invokes?.[token];
             if (!answer) return fail(cb, `no answer for invoke ${token} (args ${JSON.stringify(args)})`);
-            const resp = new resourcePb.InvokeResponse();
+            let result: Record<string, unknown>;
             try {
-                resp.setReturn(structPb.Struct.fromJavaScript(answer(args)));
+                result = answer(args);
             } catch (e) {
-                const failure = new resourcePb.CheckFailure();
-                failure.setReason(e instanceof Error ? e.message : String(e));
-                resp.setFailuresList([failure]);
+                // A provider's invoke error comes back from the engine as a gRPC error with
+                // this wording (pkg/resource/deploy/source_eval.go, Invoke).
+                const details = `invocation of ${token} returned an error: ${e instanceof Error ? e.message : String(e)}`;
+                return cb({ code: grpc.status.UNKNOWN, details, message: details });
             }
+            const resp = new resourcePb.InvokeResponse();
+            resp.setReturn(structPb.Struct.fromJavaScript(result));
             cb(null, resp);
         },
         readResource(call: any, cb: (e: unknown) => void) {
