@@ -33,6 +33,10 @@ export interface MachineChoice {
     reason: string;
     /** Backend-specific knobs the choice implies (e.g. nested virtualization CPU option). */
     nestedVirtualization: boolean;
+    /** vCPUs the machine type gives (for libvirt: the node's own request). */
+    vcpus: number;
+    /** Memory the machine type gives, in GiB (GCP's catalog says GB and means GiB). */
+    memoryGiB: number;
 }
 
 export interface Placement {

@@ -61,6 +61,8 @@ export function smallestFitting(
             machineType: pick.machineType,
             reason: `smallest ${node.arch} type with kvm: ${node.kvm} for ${node.vcpus} vCPUs/${node.memoryGiB} GiB (${pick.vcpus} vCPUs, ${pick.memoryGiB} ${where.memoryUnit}; ${pick.source})`,
             nestedVirtualization: node.kvm === "nested",
+            vcpus: pick.vcpus,
+            memoryGiB: pick.memoryGiB,
         },
     };
 }

@@ -17,14 +17,101 @@ export interface RecordedResource {
     parent?: string;
     custom: boolean;
     inputs: Record<string, unknown>;
+    /** The resource options the engine would get (as the monitor request carries them). */
+    options: ResourceOptionsView;
     /** Filled in once the handler answered. */
     id?: string;
     state?: Record<string, unknown>;
 }
 
+/**
+ * The options of one registration that decide what `up` does to a resource beyond its
+ * inputs: how it is replaced, what is ignored, how long the engine waits, what keeps it.
+ * Only options that are set appear (an empty object: all defaults), so a plan diff shows
+ * exactly the options a change adds or removes.
+ */
+export interface ResourceOptionsView {
+    /** Replace by deleting first (needed wherever the new one would collide with the old). */
+    deleteBeforeReplace?: true;
+    /** Input paths whose change replaces the resource, beyond the provider's own. */
+    replaceOnChanges?: string[];
+    /** Input paths whose drift or change `up` ignores. */
+    ignoreChanges?: string[];
+    /** Engine waits beyond the provider's defaults, e.g. `{ create: "45m" }`. */
+    customTimeouts?: { create?: string; update?: string; delete?: string };
+    protect?: true;
+    retainOnDelete?: true;
+    /**
+     * Dependencies no input carries, as `<type> <name>`: the engine orders by them (and
+     * by the inputs' own, which the inputs already show). The monitor request merges both
+     * kinds; this is that list minus every input's dependencies, so a resource named both
+     * in dependsOn and in an input appears only through the input.
+     */
+    dependsOn?: string[];
+    /** Outputs the engine stores encrypted beyond those the provider marks secret. */
+    additionalSecretOutputs?: string[];
+}
+
+/** The part of RegisterResourceRequest the offline run reads (names from resource_pb.d.ts). */
+interface RegisterRequestLike {
+    getParent(): string;
+    getType(): string;
+    getName(): string;
+    getProtect(): boolean | undefined;
+    getRetainondelete(): boolean | undefined;
+    getDeletebeforereplace(): boolean;
+    getReplaceonchangesList(): string[];
+    getIgnorechangesList(): string[];
+    getAdditionalsecretoutputsList(): string[];
+    getDependenciesList(): string[];
+    getPropertydependenciesMap(): { forEach(cb: (deps: { getUrnsList(): string[] }, key: string) => void): void };
+    getCustomtimeouts(): { getCreate(): string; getUpdate(): string; getDelete(): string } | undefined;
+}
+
+/** `urn:pulumi:<stack>::<project>::<qualified type>::<name>` → type (the last of the `$` chain) and name. */
+function urnParts(urn: string): { type: string; name: string } {
+    const parts = urn.split("::");
+    return { type: parts[2]?.split("$").pop() ?? "", name: parts.slice(3).join("::") };
+}
+
+/** Reads the options off a monitor request; see ResourceOptionsView for what each means. */
+export function optionsOfRequest(req: RegisterRequestLike): ResourceOptionsView {
+    const out: ResourceOptionsView = {};
+    if (req.getDeletebeforereplace()) out.deleteBeforeReplace = true;
+    const list = (xs: string[]) => (xs.length > 0 ? [...xs] : undefined);
+    const replaceOnChanges = list(req.getReplaceonchangesList());
+    if (replaceOnChanges) out.replaceOnChanges = replaceOnChanges;
+    const ignoreChanges = list(req.getIgnorechangesList());
+    if (ignoreChanges) out.ignoreChanges = ignoreChanges;
+    const t = req.getCustomtimeouts();
+    if (t) {
+        const timeouts = { create: t.getCreate(), update: t.getUpdate(), delete: t.getDelete() };
+        const set = Object.fromEntries(Object.entries(timeouts).filter(([, v]) => v !== ""));
+        if (Object.keys(set).length > 0) out.customTimeouts = set;
+    }
+    if (req.getProtect()) out.protect = true;
+    if (req.getRetainondelete()) out.retainOnDelete = true;
+    const viaInputs = new Set<string>();
+    req.getPropertydependenciesMap().forEach((deps) => deps.getUrnsList().forEach((u) => viaInputs.add(u)));
+    const explicit = req
+        .getDependenciesList()
+        .filter((u) => !viaInputs.has(u))
+        .map((u) => {
+            const { type, name } = urnParts(u);
+            return `${type} ${name}`;
+        })
+        .sort();
+    if (explicit.length > 0) out.dependsOn = explicit;
+    const secrets = list(req.getAdditionalsecretoutputsList());
+    if (secrets) out.additionalSecretOutputs = secrets;
+    return out;
+}
+
 export interface ResourceHandlerArgs extends pulumi.runtime.MockResourceArgs {
     /** Name of the parent resource (the mock API alone does not say). */
     parent?: string;
+    /** The registration's resource options. */
+    options: ResourceOptionsView;
     preview: boolean;
 }
 
@@ -60,16 +147,25 @@ export interface OfflineResult {
 export async function runOffline(opts: OfflineOptions): Promise<OfflineResult> {
     const recorded: RecordedResource[] = [];
     const parents = new Map<string, string>();
+    const options = new Map<string, ResourceOptionsView>();
     const handlers = opts.resources ?? [];
     const calls = opts.calls ?? {};
 
     const mocks: pulumi.runtime.Mocks = {
         async newResource(args) {
-            const parent = parents.get(`${args.type}::${args.name}`);
-            const rec: RecordedResource = { type: args.type, name: args.name, parent, custom: args.custom ?? true, inputs: args.inputs };
+            const key = `${args.type}::${args.name}`;
+            const parent = parents.get(key);
+            const rec: RecordedResource = {
+                type: args.type,
+                name: args.name,
+                parent,
+                custom: args.custom ?? true,
+                inputs: args.inputs,
+                options: options.get(key) ?? {},
+            };
             recorded.push(rec);
             for (const h of handlers) {
-                const r = await h({ ...args, parent, preview: opts.preview });
+                const r = await h({ ...args, parent, options: rec.options, preview: opts.preview });
                 if (r) {
                     rec.id = r.id;
                     rec.state = r.state;
@@ -91,18 +187,18 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineResult> {
 
     await pulumi.runtime.setMocks(mocks, opts.project ?? "nixlab", opts.stack, opts.preview);
     pulumi.runtime.setAllConfig(opts.config);
-    // The mock API hides parents; the monitor request carries them, so note them on the way.
+    // The mock API hides parents and resource options; the monitor request carries them,
+    // so note them on the way (the mock monitor then calls newResource with this request).
     const monitor = (pulumi.runtime as unknown as { getMonitor(): MonitorLike }).getMonitor();
     const register = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req, cb) => {
+        const key = `${req.getType()}::${req.getName()}`;
         const parentUrn = req.getParent();
         if (parentUrn) {
-            // urn:pulumi:<stack>::<project>::<qualified type>::<name>; the qualified type
-            // chains ancestor types with '$', the last one being the parent's own.
-            const parts = parentUrn.split("::");
-            const parentType = parts[2]?.split("$").pop();
-            if (parentType !== "pulumi:pulumi:Stack") parents.set(`${req.getType()}::${req.getName()}`, parts.slice(3).join("::"));
+            const parent = urnParts(parentUrn);
+            if (parent.type !== "pulumi:pulumi:Stack") parents.set(key, parent.name);
         }
+        options.set(key, optionsOfRequest(req));
         return register(req, cb);
     };
 
@@ -121,7 +217,7 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineResult> {
 }
 
 interface MonitorLike {
-    registerResource(req: { getParent(): string; getType(): string; getName(): string }, cb: unknown): unknown;
+    registerResource(req: RegisterRequestLike, cb: unknown): unknown;
 }
 
 /** Marks for values a plan cannot show. */

@@ -10,17 +10,74 @@ import { Command } from "commander";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
+import type { Backend } from "../components/backend";
+import { loadProgramConfig, PROJECT } from "../components/config";
+import { planLab } from "../components/lab";
 import { ConfigError } from "../components/problems";
+import type { LabSpec } from "../components/spec";
 import { OFFLINE_PLAN_ENV } from "../images/build";
-import { describeValue, runOffline } from "./offline";
+import { backendFactories } from "../providers";
+import { describeValue, runOffline, type RecordedResource, type ResourceOptionsView } from "./offline";
 import { planInvokes } from "./planInvokes";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..");
 
 export interface PlanJson {
     stack: string;
-    resources: { type: string; name: string; parent: string | null; inputs: unknown }[];
+    /** What each node runs on, decided before any resource exists (what a reviewer pays for). */
+    nodes: PlanNode[];
+    /** Inputs as the engine gets them; options are the resource options that are set. */
+    resources: { type: string; name: string; parent: string | null; inputs: unknown; options: ResourceOptionsView }[];
     outputs: Record<string, unknown>;
+}
+
+export interface PlanNode {
+    name: string;
+    machineType: string;
+    /** What the machine type gives, which may exceed what the node asked for. */
+    vcpus: number;
+    memoryGiB: number;
+    rootDiskGiB: number;
+    /** Extra volumes, in the order they attach. */
+    volumes: { name: string; sizeGiB: number }[];
+    kvm: string;
+    /** Why this machine type (catalog entry and its source, or "set in config"). */
+    reason: string;
+}
+
+/**
+ * The nodes' machines as the program chooses them: the same config reading and placement
+ * (loadProgramConfig, planLab) the program runs before registering anything.
+ * @param config full keys (`nixlab:lab`), values as the CLI passes them.
+ */
+export function planNodes(config: Record<string, string>, stack: string): PlanNode[] {
+    const prefix = `${PROJECT}:`;
+    const own = Object.fromEntries(Object.entries(config).flatMap(([k, v]) => (k.startsWith(prefix) ? [[k.slice(prefix.length), v]] : [])));
+    const { spec, backend } = loadProgramConfig(own, stack, backendFactories);
+    return nodesOf(spec, backend);
+}
+
+/** planNodes for a spec and backend already at hand. */
+export function nodesOf(spec: LabSpec, backend: Backend): PlanNode[] {
+    const machines = planLab(spec, backend).machines;
+    return spec.nodes.map((n) => {
+        const m = machines[n.name]!;
+        return {
+            name: n.name,
+            machineType: m.machineType,
+            vcpus: m.vcpus,
+            memoryGiB: m.memoryGiB,
+            rootDiskGiB: n.rootDiskGiB,
+            volumes: n.volumes.map((v) => ({ name: v.name, sizeGiB: v.sizeGiB })),
+            kvm: n.kvm,
+            reason: m.reason,
+        };
+    });
+}
+
+/** One recorded registration as the plan shows it (secrets and unknowns marked). */
+export function planResource(r: RecordedResource): PlanJson["resources"][number] {
+    return { type: r.type, name: r.name, parent: r.parent ?? null, inputs: describeValue(r.inputs), options: r.options };
 }
 
 /**
@@ -57,13 +114,9 @@ export async function planStack(stack: string, configFile?: string): Promise<Pla
     });
     return {
         stack,
+        nodes: planNodes(config, stack),
         // Registration order follows promise timing; sort so a plan diff shows only real changes.
-        resources: [...result.resources].sort(byTypeAndName).map((r) => ({
-            type: r.type,
-            name: r.name,
-            parent: r.parent ?? null,
-            inputs: describeValue(r.inputs),
-        })),
+        resources: [...result.resources].sort(byTypeAndName).map(planResource),
         outputs: result.outputs,
     };
 }
@@ -82,17 +135,50 @@ export function renderPlanText(plan: PlanJson): string {
     const lines = [`Stack ${plan.stack}: ${plan.resources.length} resources to create`];
     const walk = (parent: string | null, depth: number) => {
         for (const r of children.get(parent) ?? []) {
-            lines.push(`${"    ".repeat(depth)}+ ${r.type}  ${r.name}`);
+            const opts = renderOptions(r.options);
+            lines.push(`${"    ".repeat(depth)}+ ${r.type}  ${r.name}${opts ? `  (${opts})` : ""}`);
             walk(r.name, depth + 1);
         }
     };
     walk(null, 1);
+    lines.push("Nodes:", ...renderNodes(plan.nodes).map((l) => `    ${l}`));
     lines.push("Outputs:");
     for (const [k, v] of Object.entries(plan.outputs)) {
         const s = typeof v === "string" ? v : JSON.stringify(v, null, 2);
         lines.push(`    ${k}: ${s.includes("\n") ? `\n${indent(s, 8)}` : s}`);
     }
     return lines.join("\n") + "\n";
+}
+
+/** The options that change how `up` treats a resource, compactly: `delete-first, timeouts create 45m`. */
+function renderOptions(o: ResourceOptionsView): string {
+    const parts: string[] = [];
+    if (o.deleteBeforeReplace) parts.push("delete-before-replace");
+    if (o.replaceOnChanges) parts.push(`replace on ${o.replaceOnChanges.join(", ")}`);
+    if (o.ignoreChanges) parts.push(`ignore ${o.ignoreChanges.join(", ")}`);
+    if (o.customTimeouts) parts.push(`timeouts ${Object.entries(o.customTimeouts).map(([k, v]) => `${k} ${v}`).join(", ")}`);
+    if (o.protect) parts.push("protected");
+    if (o.retainOnDelete) parts.push("retained on delete");
+    return parts.join("; ");
+}
+
+/** One aligned row per node: machine type, vCPUs, memory, disks, kvm. */
+export function renderNodes(nodes: PlanNode[]): string[] {
+    const rows = nodes.map((n) => [
+        n.name,
+        n.machineType,
+        `${n.vcpus} vCPUs`,
+        `${n.memoryGiB} GiB memory`,
+        [`root ${n.rootDiskGiB} GiB`, ...n.volumes.map((v) => `${v.name} ${v.sizeGiB} GiB`)].join(" + "),
+        `kvm: ${n.kvm}`,
+    ]);
+    const widths = rows.reduce<number[]>((w, row) => row.map((c, i) => Math.max(w[i] ?? 0, c.length)), []);
+    return rows.map((row) =>
+        row
+            .map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!)))
+            .join("  ")
+            .trimEnd(),
+    );
 }
 
 function indent(s: string, n: number): string {

@@ -61,6 +61,8 @@ describe("size choice", () => {
                 "ACD articles/virtual-machines/sizes/general-purpose/dsv5-series.md (Nested Virtualization: Supported; Accelerated Networking: Required); " +
                 "ACD articles/virtual-machines/trusted-launch.md (Virtual machines sizes): D-family)",
             nestedVirtualization: true,
+            vcpus: 4,
+            memoryGiB: 16,
         });
     });
 

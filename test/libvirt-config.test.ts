@@ -148,16 +148,16 @@ describe("place", () => {
             },
         ]);
         expect(placement.machines).toEqual({
-            a: { machineType: "q35", reason: "QEMU's q35 machine for x86_64 (TCG emulation)", nestedVirtualization: true },
-            b: { machineType: "virt", reason: "QEMU's virt machine for aarch64 (TCG emulation)", nestedVirtualization: false },
-            c: { machineType: "pc", reason: "set in config", nestedVirtualization: false },
+            a: { machineType: "q35", reason: "QEMU's q35 machine for x86_64 (TCG emulation)", nestedVirtualization: true, vcpus: 2, memoryGiB: 4 },
+            b: { machineType: "virt", reason: "QEMU's virt machine for aarch64 (TCG emulation)", nestedVirtualization: false, vcpus: 2, memoryGiB: 4 },
+            c: { machineType: "pc", reason: "set in config", nestedVirtualization: false, vcpus: 2, memoryGiB: 4 },
         });
     });
 
     it("accepts nested on KVM", () => {
         const placement = placeLibvirt(lab({ nodes: { count: 2 } }), x86);
         expect(placement.problems).toEqual([]);
-        expect(placement.machines["node-1"]).toEqual({ machineType: "q35", reason: "QEMU's q35 machine for x86_64 (KVM)", nestedVirtualization: true });
+        expect(placement.machines["node-1"]).toEqual({ machineType: "q35", reason: "QEMU's q35 machine for x86_64 (KVM)", nestedVirtualization: true, vcpus: 2, memoryGiB: 4 });
     });
 
     it("refuses what a hypervisor cannot give, naming the key and the fix", () => {

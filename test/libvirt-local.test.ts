@@ -270,7 +270,7 @@ describe("plan snapshot", () => {
         const sorted = [...result.resources].sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
         const plan = {
             stack: STACK,
-            resources: sorted.map((r) => ({ type: r.type, name: r.name, parent: r.parent ?? null, inputs: describeValue(r.inputs) })),
+            resources: sorted.map((r) => ({ type: r.type, name: r.name, parent: r.parent ?? null, inputs: describeValue(r.inputs), options: r.options })),
         };
         const text = JSON.stringify(plan, null, 2).split(WORK).join("<fixture>") + "\n";
         await expect(text).toMatchFileSnapshot("__snapshots__/plan-local.json");

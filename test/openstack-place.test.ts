@@ -56,6 +56,8 @@ describe("flavor choice", () => {
             machineType: "kvm.large",
             reason: "smallest flavor with at least 4 vCPUs and 8 GiB: kvm.large (x86_64, 4 vCPUs, 8 GiB, kvm: nested) from nixlab:openstack.flavors",
             nestedVirtualization: true,
+            vcpus: 4,
+            memoryGiB: 8,
         });
     });
 
@@ -66,6 +68,8 @@ describe("flavor choice", () => {
             machineType: "bm.x",
             reason: "set in config (nixlab:lab.nodes[0].machineType): bm.x (x86_64, 32 vCPUs, 128 GiB, kvm: metal) from nixlab:openstack.flavors",
             nestedVirtualization: false,
+            vcpus: 32,
+            memoryGiB: 128,
         });
     });
 });

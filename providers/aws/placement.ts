@@ -63,6 +63,8 @@ function explicit(node: NodeSpec, fits: AwsMachine[]): { choice?: MachineChoice;
             machineType: type,
             reason: `set in config (${path}); ${known.vcpus} vCPUs, ${known.memoryGiB} GiB, kvm: ${known.kvm} (${known.source})`,
             nestedVirtualization: node.kvm === "nested",
+            vcpus: known.vcpus,
+            memoryGiB: known.memoryGiB,
         },
     };
 }

@@ -74,6 +74,8 @@ function choice(node: NodeSpec, size: AzureSize, why: string): SizeResult {
             machineType: size.name,
             reason: `${why}: ${describe(size)}`,
             nestedVirtualization: node.kvm === "nested",
+            vcpus: size.vcpus,
+            memoryGiB: size.memoryGiB,
         },
     };
 }

@@ -88,6 +88,8 @@ function explicit(node: NodeSpec, fits: GcpMachine[]): { choice?: MachineChoice;
             machineType: type,
             reason: `set in config (${path}); ${known.vcpus} vCPUs, ${known.memoryGiB} GB, kvm: ${known.kvm} (${known.source})`,
             nestedVirtualization: node.kvm === "nested",
+            vcpus: known.vcpus,
+            memoryGiB: known.memoryGiB,
         },
     };
 }

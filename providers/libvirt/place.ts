@@ -79,6 +79,9 @@ export function placeLibvirt(lab: LabSpec, cfg: LibvirtConfig): Placement {
                 ? "set in config"
                 : `QEMU's ${machineType} machine for ${node.arch} (${cfg.accelerator === "kvm" ? "KVM" : "TCG emulation"})`,
             nestedVirtualization: node.kvm === "nested",
+            // A domain gets exactly what the node asks for.
+            vcpus: node.vcpus,
+            memoryGiB: node.memoryGiB,
         };
     }
     (lab.image.artifacts ?? []).forEach((a, i) => {

@@ -54,6 +54,8 @@ export function placeOpenStack(cfg: OpenStackConfig, lab: LabSpec): Placement {
             machineType: f.name,
             reason: `${node.machineType ? `set in config (${node.configPath}.machineType)` : `smallest flavor with at least ${node.vcpus} vCPUs and ${node.memoryGiB} GiB`}: ${describe(f)} from ${FLAVORS}`,
             nestedVirtualization: node.kvm === "nested" && f.kvm === "nested",
+            vcpus: f.vcpus,
+            memoryGiB: f.memoryGiB,
         };
         if (f.kvm === "metal" && node.volumes.length > 0) {
             problems.push({

@@ -27,7 +27,7 @@ export function fakeBackend(opts: FakeBackendOptions = {}): Backend<Thing, Thing
             return {
                 problems: opts.refuse?.(lab) ?? [],
                 machines: Object.fromEntries(
-                    lab.nodes.map((n) => [n.name, { machineType: `fake-${n.vcpus}x${n.memoryGiB}`, reason: "test", nestedVirtualization: n.kvm === "nested" }]),
+                    lab.nodes.map((n) => [n.name, { machineType: `fake-${n.vcpus}x${n.memoryGiB}`, reason: "test", nestedVirtualization: n.kvm === "nested", vcpus: n.vcpus, memoryGiB: n.memoryGiB }]),
                 ),
             };
         },

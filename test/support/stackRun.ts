@@ -16,7 +16,7 @@ import type { BackendFactory } from "../../components/backend";
 import { Lab } from "../../components/lab";
 import { parseLabConfig, type ImageArtifactSpec } from "../../components/spec";
 import { describeValue, runOffline, type CallHandler, type OfflineResult, type ResourceHandler } from "../../scripts/offline";
-import { PROJECT_DIR, readStackConfig, stackFile, type PlanJson } from "../../scripts/plan";
+import { nodesOf, planNodes, planResource, PROJECT_DIR, readStackConfig, stackFile, type PlanJson, type PlanNode } from "../../scripts/plan";
 
 // Parsed stack YAML and mock inputs, which tests read and edit freely.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -77,18 +77,22 @@ export async function runStackWithArtifact(opts: StackRunOptions): Promise<Stack
 
     const common = { stack: opts.stack, preview: opts.mode === "preview", resources: opts.resources, calls: opts.calls };
     let result: OfflineResult;
+    let nodes: PlanNode[];
     if (opts.program === "index") {
         const rewritten = path.join(dir, `Pulumi.${opts.stack}.yaml`);
         fs.writeFileSync(rewritten, stringify({ config }));
+        const cliConfig = readStackConfig(rewritten);
         result = await runOffline({
             ...common,
-            config: readStackConfig(rewritten),
+            config: cliConfig,
             // What scripts/plan.ts planStack() runs, but with this run's mode, handlers and
             // invokes, and the raw inputs kept (planStack returns the described plan only).
             program: async () => ({ ...(await import("../../index")) }),
         });
+        nodes = planNodes(cliConfig, opts.stack);
     } else {
         const factory = opts.program;
+        nodes = nodesOf(parseLabConfig(config["nixlab:lab"], opts.stack), factory.fromConfig(config[factory.configKey]));
         result = await runOffline({
             ...common,
             config: {},
@@ -99,11 +103,7 @@ export async function runStackWithArtifact(opts: StackRunOptions): Promise<Stack
             },
         });
     }
-    const plan: PlanJson = {
-        stack: opts.stack,
-        resources: result.resources.map((r) => ({ type: r.type, name: r.name, parent: r.parent ?? null, inputs: describeValue(r.inputs) })),
-        outputs: result.outputs,
-    };
+    const plan: PlanJson = { stack: opts.stack, nodes, resources: result.resources.map(planResource), outputs: result.outputs };
     return { ...result, stack: opts.stack, dir, artifactPath, plan };
 }
 
@@ -186,8 +186,15 @@ export async function planSnapshot(run: StackRun, fixturesAs: string): Promise<s
     const sorted = [...run.resources].sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
     const plan = {
         stack: run.stack,
+        nodes: run.plan.nodes,
         resources: await Promise.all(
-            sorted.map(async (r) => ({ type: r.type, name: r.name, parent: r.parent ?? null, inputs: describeValue(await withAssetPaths(r.inputs)) })),
+            sorted.map(async (r) => ({
+                type: r.type,
+                name: r.name,
+                parent: r.parent ?? null,
+                inputs: describeValue(await withAssetPaths(r.inputs)),
+                options: r.options,
+            })),
         ),
     };
     return JSON.stringify(plan, null, 2).replaceAll(run.dir, fixturesAs) + "\n";
