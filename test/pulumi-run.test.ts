@@ -106,8 +106,9 @@ function offlinePlan(args: string[]): Promise<{ code: number | null; stdout: str
     });
 }
 
-type Node = { type: string; name: string; parent: string | null };
-const graphKey = (r: Node) => `${r.type}  ${r.name}  parent=${r.parent ?? "-"}`;
+type Node = { type: string; name: string; parent: string | null; options: unknown };
+/** What must match: type, name, parent and the resource options the plan shows. */
+const graphKey = (r: Node) => `${r.type}  ${r.name}  parent=${r.parent ?? "-"}  options=${JSON.stringify(r.options)}`;
 
 function describeRun(run: RunnerResult, stub: EngineStub): string {
     const errors = stub.logs.filter((l) => l.severity === "ERROR").map((l) => l.message);
@@ -181,7 +182,7 @@ describe.sequential("the program under Pulumi's own runner (cmd/run), as `pulumi
     });
 
     it.each(STACKS)(
-        "stack %s registers the same resource graph as `npm run plan -- --json`",
+        "stack %s registers the same resources, parents and options as `npm run plan -- --json`",
         async (stack) => {
             const [{ stub, run }, plan] = await Promise.all([preview(stack), offlinePlan(["--stack", stack, "--json"])]);
             expect(run.code, describeRun(run, stub)).toBe(0);

@@ -13,6 +13,7 @@
 import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { createRequire } from "node:module";
+import { optionsOfRequest, type ResourceOptionsView } from "../../scripts/offline";
 
 // Resolve from @pulumi/pulumi's own directory: its protos and its copy of grpc-js.
 const pulumiRequire = createRequire(require.resolve("@pulumi/pulumi/package.json"));
@@ -38,17 +39,8 @@ export interface Registration {
     /** Provider reference (`<urn>::<id>`), when one was passed. */
     provider: string;
     inputs: Record<string, unknown>;
-    options: {
-        dependencies: string[];
-        protect: boolean;
-        deleteBeforeReplace: boolean;
-        ignoreChanges: string[];
-        replaceOnChanges: string[];
-        additionalSecretOutputs: string[];
-        retainOnDelete: boolean;
-        deletedWith: string;
-        version: string;
-    };
+    /** The options `npm run plan` shows, read off the request by the same code (scripts/offline.ts). */
+    options: ResourceOptionsView;
     /** When it arrived (Date.now()). */
     at: number;
 }
@@ -133,17 +125,7 @@ export async function startEngineStub(opts: { project: string; stack: string; in
                 custom: req.getCustom(),
                 provider,
                 inputs: object ? object.toJavaScript() : {},
-                options: {
-                    dependencies: req.getDependenciesList(),
-                    protect: req.getProtect() ?? false,
-                    deleteBeforeReplace: req.getDeletebeforereplace(),
-                    ignoreChanges: req.getIgnorechangesList(),
-                    replaceOnChanges: req.getReplaceonchangesList(),
-                    additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
-                    retainOnDelete: req.getRetainondelete() ?? false,
-                    deletedWith: req.getDeletedwith(),
-                    version: req.getVersion(),
-                },
+                options: optionsOfRequest(req),
                 at: Date.now(),
             };
             byUrn.set(urn, reg);
