@@ -5,7 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { loadProgramConfig, PROJECT } from "./components/config";
 import { Lab } from "./components/lab";
-import { backendFactories } from "./providers";
+import { backendLoaders } from "./providers";
 
 function nixlabConfig(): Record<string, string | undefined> {
     const prefix = `${PROJECT}:`;
@@ -17,7 +17,7 @@ function nixlabConfig(): Record<string, string | undefined> {
 }
 
 const stack = pulumi.getStack();
-const { spec, backend } = loadProgramConfig(nixlabConfig(), stack, backendFactories);
+const { spec, backend } = loadProgramConfig(nixlabConfig(), stack, backendLoaders);
 const lab = new Lab(spec.name, { spec, backend, stack });
 
 /** Per node: name, machine type, addresses, ssh command, host key fingerprint, readiness. */

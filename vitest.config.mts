@@ -1,7 +1,11 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
+import { requireAsImport } from "./test/support/requireAsImport.mts";
 
 // Fast suite (`npm test`). The real-libvirt suite has its own config (vitest.libvirt.config.ts).
 export default defineConfig({
+    // providers/index.ts loads backends with require(); see the plugin for why.
+    plugins: [requireAsImport(fileURLToPath(new URL(".", import.meta.url)))],
     test: {
         include: ["test/**/*.test.ts"],
         exclude: ["test/libvirt/**", "node_modules/**"],

@@ -21,11 +21,12 @@ export interface ProgramConfig {
 /**
  * @param config every `nixlab:*` key of the stack, values as the CLI hands them to the
  *   program (JSON strings for structured values), keyed without the prefix.
+ * @param factories per backend, a loader of its factory (providers/index.ts `backendLoaders`).
  */
 export function loadProgramConfig(
     config: Record<string, string | undefined>,
     stack: string,
-    factories: { [k in BackendKind]: BackendFactory },
+    factories: { [k in BackendKind]: () => BackendFactory },
 ): ProgramConfig {
     const problems: Problem[] = [];
     for (const key of Object.keys(config)) {
@@ -67,7 +68,8 @@ export function loadProgramConfig(
     if (labRaw !== UNPARSABLE) collect(() => (spec = parseLabConfig(labRaw, stack)));
     if (kind) {
         const raw = parseJson(config[kind], kind, problems);
-        if (raw !== UNPARSABLE) collect(() => (backend = factories[kind].fromConfig(raw)));
+        // Only the chosen backend's loader runs: the others' code and SDKs never load.
+        if (raw !== UNPARSABLE) collect(() => (backend = factories[kind]().fromConfig(raw)));
     }
     if (problems.length > 0 || !spec || !backend) throw new ConfigError(problems);
     return { spec, backend };

@@ -3,7 +3,7 @@
  * node asked for KVM, /dev/kvm exists. Cloud backends check it over SSH with the lab's
  * operator key; the check re-runs only when the node is replaced (triggers).
  */
-import * as command from "@pulumi/command";
+import type * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { READY_MARKER } from "./cloudinit";
 import type { Problem } from "./problems";
@@ -41,7 +41,10 @@ export interface SshReadinessArgs {
 }
 
 export function sshReadiness(name: string, args: SshReadinessArgs, opts: pulumi.CustomResourceOptions): pulumi.Output<string> {
-    const check = new command.remote.Command(
+    // Loaded here, not at the top: placement code imports this module for
+    // sshIngressProblems, and a libvirt stack never needs the command SDK (issue 11).
+    const { remote } = require("@pulumi/command") as typeof command;
+    const check = new remote.Command(
         name,
         {
             connection: {

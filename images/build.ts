@@ -14,7 +14,7 @@
  * shows an image replacement exactly when the closure changed, and an unchanged
  * config uploads nothing.
  */
-import * as command from "@pulumi/command";
+import type * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
@@ -116,7 +116,10 @@ export async function buildArtifact(args: LabImageArtifactArgs & { projectDir: s
     // caught and reported with the command and its directory.
     let stdout: string;
     try {
-        const result = await command.local.run({ command: cmd, dir: args.projectDir }, { parent: args.parent });
+        // Loaded only when an image is really built: stacks with prebuilt artifacts and the
+        // offline plan never need the command SDK (issue 11).
+        const { local } = require("@pulumi/command") as typeof command;
+        const result = await local.run({ command: cmd, dir: args.projectDir }, { parent: args.parent });
         stdout = result.stdout ?? "";
     } catch (err) {
         throw new ImageBuildError(

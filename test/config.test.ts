@@ -1,16 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { loadProgramConfig } from "../components/config";
-import { backendFactories } from "../providers";
+import { backendLoaders } from "../providers";
 import { configErrorLines } from "./support/problems";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ alice@laptop";
 const lab = JSON.stringify({ owner: "alice", user: { sshAuthorizedKeys: [KEY] }, nodes: { count: 1, kvm: "none" } });
 
-const problems = (config: Record<string, string>): string[] => configErrorLines(() => loadProgramConfig(config, "dev", backendFactories));
+const problems = (config: Record<string, string>): string[] => configErrorLines(() => loadProgramConfig(config, "dev", backendLoaders));
 
 describe("loadProgramConfig", () => {
     it("defaults to the libvirt backend", () => {
-        const { spec, backend } = loadProgramConfig({ lab }, "dev", backendFactories);
+        const { spec, backend } = loadProgramConfig({ lab }, "dev", backendLoaders);
         expect(backend.kind).toBe("libvirt");
         expect(spec.name).toBe("dev");
     });
@@ -47,5 +47,5 @@ describe("loadProgramConfig", () => {
 
 /** What the AWS factory itself says about `{ regoin: ... }` (its own tests pin the text). */
 function problemsOfAws(): string[] {
-    return configErrorLines(() => backendFactories.aws.fromConfig({ regoin: "eu-west-1" }));
+    return configErrorLines(() => backendLoaders.aws().fromConfig({ regoin: "eu-west-1" }));
 }
