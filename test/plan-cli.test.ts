@@ -145,8 +145,10 @@ describe("npm run plan", () => {
         expect(STACKS).toEqual(expect.arrayContaining(["aws-arm64", "aws-x86_64", "gcp-x86_64", "azure-x86_64", "openstack-x86_64", "local"]));
     });
 
+    const alone: Record<string, unknown> = {};
+
     it.each(STACKS)("plans stack %s with no credentials: a Lab with nodes, exit 0, loading only its own backend", async (stack) => {
-        const r = await plan(["--stack", stack]);
+        const r = await plan(["--stack", stack, "--json"]);
         expect(r.stderr).toBe("");
         expect(r.code).toBe(0);
         // Issue 11: only the chosen backend's code and SDK load; cloud nodes also need
@@ -154,9 +156,37 @@ describe("npm run plan", () => {
         const backend = backendOf(stack);
         expect(backendDirs(r.modules)).toEqual([backend]);
         expect(pulumiPackages(r.modules)).toEqual(LOADED_SDKS[backend]);
+        const out = JSON.parse(r.stdout);
+        expect(out.stack).toBe(stack);
+        expect(out.outputs.backendKind).toBe(backend);
+        expect(out.resources.filter((x: { type: string; parent: string | null }) => x.type === "nixlab:index:Lab" && x.parent === null)).toHaveLength(1);
+        alone[stack] = out;
+    });
+
+    it("--all plans every stack in one process, each exactly as planned alone", async () => {
+        const r = await plan(["--all", "--json"]);
+        expect(r.stderr).toBe("");
+        expect(r.code).toBe(0);
+        expect(Object.keys(alone).sort()).toEqual(STACKS);
+        expect(JSON.parse(r.stdout)).toEqual(alone);
+    });
+
+    it("prints a stack as an indented tree with its outputs", async () => {
+        const r = await plan(["--stack", "local"]);
+        expect(r.stderr).toBe("");
+        expect(r.code).toBe(0);
         const lines = r.stdout.split("\n");
-        expect(lines[0]).toMatch(new RegExp(`^Stack ${stack}: \\d+ resources to create$`));
-        expect(lines[1]).toMatch(/^ {4}\+ nixlab:index:Lab {2}\S+$/);
-        expect(r.stdout).toContain("Outputs:\n");
+        expect(lines[0]).toMatch(/^Stack local: \d+ resources to create$/);
+        expect(lines[1]).toMatch(/^ {4}\+ nixlab:index:Lab {2}local$/);
+        expect(lines[2]).toMatch(/^ {8}\+ \S+ {2}local-\S+$/);
+        expect(r.stdout).toMatch(/\nOutputs:\n {4}\w+: /);
+    });
+
+    it("refuses --stack together with --all, and neither", async () => {
+        for (const args of [["--all", "--stack", "local"], []]) {
+            const r = await plan(args);
+            expect(r.code).toBe(2);
+            expect(r.stderr).toBe("nixlab plan: pass either --stack <name> (optionally with --config-file <path>) or --all\n");
+        }
     });
 });

@@ -7,9 +7,9 @@
  * State is a JSON file between runs; `destroy` deletes in reverse creation order.
  * `tls:index/privateKey:PrivateKey` gets real ed25519 keys from ssh-keygen.
  *
- * Pulumi's runtime is global to a process, so each run is its own process:
- *   tsx test/libvirt/engine.ts up <workdir>       # reads <workdir>/program.json
- *   tsx test/libvirt/engine.ts destroy <workdir>
+ * Pulumi's runtime is global to a process, so each run is its own process (tsx works too):
+ *   node --require ./scripts/ts-hook.cjs test/libvirt/engine.ts up <workdir>   # reads <workdir>/program.json
+ *   node --require ./scripts/ts-hook.cjs test/libvirt/engine.ts destroy <workdir>
  * Both write <workdir>/state.json as they go and <workdir>/last-run.json at the end.
  */
 import { execFileSync } from "node:child_process";

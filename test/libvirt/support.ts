@@ -77,7 +77,8 @@ export async function runEngine(args: {
     prefix?: string[];
 }): Promise<{ report: RunReport; seconds: number }> {
     const started = Date.now();
-    const argv = [...(args.prefix ?? []), path.join(REPO, "node_modules", ".bin", "tsx"), path.join(__dirname, "engine.ts"), args.action, args.work];
+    // The project's own TypeScript hook, not tsx: ~1 s less per engine run (issue 11).
+    const argv = [...(args.prefix ?? []), process.execPath, "--require", path.join(REPO, "scripts", "ts-hook.cjs"), path.join(__dirname, "engine.ts"), args.action, args.work];
     const r = await exec(argv[0]!, argv.slice(1), 25 * 60_000);
     fs.writeFileSync(args.logFile, r.stdout + r.stderr);
     const reportFile = path.join(args.work, "last-run.json");

@@ -1,0 +1,326 @@
+/**
+ * `npm run bench`: how fast nixlab is where users wait, each row beside the limit measured
+ * in the same run on the same machine. A benchmark, not a test: it prints numbers and the
+ * targets of issue 11 beside them, and fails only when something could not be measured.
+ *
+ * Rows: offline plan per stack and for all; with root and the test libvirtd (the
+ * real-libvirt suite's, test/libvirt/infra), a 1-node lab's `up` until ready against raw
+ * QEMU booting the same image with the same seed, SSH banner times, control-plane time,
+ * unchanged `up` and `destroy` for 1 and 8 nodes, and vagrant-libvirt where installed.
+ *
+ * package.json runs it under the shared libvirt lock (flock /tmp/nixlab-libvirt.lock), as
+ * every real-libvirt run on a shared machine must.
+ */
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describeMachine, type Machine } from "./machine";
+import { benchPlans, REPO, stacks, type PlanTimes } from "./plan";
+import { BENCH_DIR, controlPlane, must, runEngine, URI, virshShim, waitForBanner, writes, type ControlPlane, type EngineRun } from "./libvirt";
+import { ensureNetns, rawBoot, type RawBoot } from "./qemu";
+import { vagrantRow } from "./vagrant";
+
+const INFRA = path.join(REPO, "test", "libvirt", "infra");
+const BENCH_NETNS = "nixlab-bench";
+const SSH_PORT_1 = 2422;
+const MARKER = "NIXLAB-READY";
+const SERIAL_DIR = "/var/log/libvirt/qemu";
+
+interface Row {
+    what: string;
+    nixlab: string;
+    limit: string;
+    ratio: string;
+    target: string;
+    met: string;
+}
+
+const rows: Row[] = [];
+const notes: string[] = [];
+
+function s(x: number | undefined): string {
+    return x === undefined ? "-" : `${x.toFixed(2)} s`;
+}
+
+function row(what: string, nixlab: string, limit: string, ratio: string, target: string, met: boolean | undefined): void {
+    rows.push({ what, nixlab, limit, ratio, target, met: met === undefined ? "" : met ? "yes" : "NO" });
+}
+
+function log(line: string): void {
+    process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}
+
+function script(name: string): string {
+    const out = execFileSync(path.join(INFRA, name), { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 64 * 1024 * 1024 });
+    return out.trim().split("\n").pop() ?? "";
+}
+
+function sshKey(dir: string): void {
+    if (fs.existsSync(path.join(dir, "user.pub"))) return;
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", path.join(dir, "user")]);
+}
+
+interface LabArgs {
+    lab: string;
+    work: string;
+    fixtureDir: string;
+    nodes: number;
+    networkMode: "user" | "nat";
+    cidr: string;
+    memoryGiB: number;
+    /** Kernel command line override (the 8-node lab boots guests that only sleep). */
+    cmdline?: string;
+}
+
+function writeProgram(a: LabArgs): void {
+    const image = JSON.parse(fs.readFileSync(path.join(a.fixtureDir, "image.json"), "utf8")) as { sha256: string; cmdline: string; bootMode: string };
+    const lab = {
+        name: a.lab,
+        owner: "bench@example.com",
+        ttl: "2h",
+        network: { cidr: a.cidr },
+        user: { name: "lab", sshAuthorizedKeys: [fs.readFileSync(path.join(a.work, "user.pub"), "utf8").trim()] },
+        image: {
+            artifacts: [
+                {
+                    path: path.join(a.fixtureDir, "disk.qcow2"),
+                    format: "qcow2",
+                    arch: "x86_64",
+                    bootMode: image.bootMode,
+                    sha256: image.sha256,
+                    kernel: path.join(a.fixtureDir, "vmlinuz"),
+                    initrd: path.join(a.fixtureDir, "initrd.img"),
+                    cmdline: a.cmdline ?? image.cmdline,
+                },
+            ],
+        },
+        defaults: { vcpus: 1, memoryGiB: a.memoryGiB, rootDiskGiB: 4, kvm: "none" },
+        nodes: a.nodes === 1 ? [{ name: "solo" }] : { count: a.nodes, namePrefix: "node" },
+    };
+    const libvirt = { uri: URI, accelerator: "tcg", networkMode: a.networkMode, ...(a.networkMode === "user" ? { sshForwardBasePort: SSH_PORT_1 } : {}), readyTimeoutSeconds: 900 };
+    fs.writeFileSync(
+        path.join(a.work, "program.json"),
+        JSON.stringify({ stack: a.lab, config: { "nixlab:backend": "libvirt", "nixlab:libvirt": JSON.stringify(libvirt), "nixlab:lab": JSON.stringify(lab) } }, null, 2),
+    );
+}
+
+function opSummary(run: EngineRun): string {
+    const counts = new Map<string, number>();
+    for (const o of run.report.ops) counts.set(o.op, (counts.get(o.op) ?? 0) + 1);
+    return [...counts].map(([op, n]) => `${n} ${op}`).join(", ");
+}
+
+/** Removes what a crashed earlier bench left (by name: every bench lab is `nixlab-bench*`). */
+async function cleanupLeftovers(shimDir: string): Promise<void> {
+    for (const lab of ["bench1", "bench8"]) {
+        const work = path.join(BENCH_DIR, lab);
+        if (fs.existsSync(path.join(work, "state.json"))) {
+            log(`destroying ${lab} left by an earlier run`);
+            await runEngine("destroy", work, shimDir).catch((e) => log(String(e)));
+        }
+        fs.rmSync(work, { recursive: true, force: true });
+    }
+}
+
+/** Appends a ready line to each node's serial log once its domain runs (the 8-node lab's guests only sleep). */
+function stubReadiness(lab: string, nodes: string[]): () => void {
+    const done = new Set<string>();
+    const timer = setInterval(() => {
+        for (const n of nodes) {
+            const file = path.join(SERIAL_DIR, `nixlab-${lab}-${n}.serial.log`);
+            if (done.has(n) || !fs.existsSync(file)) continue;
+            fs.appendFileSync(file, `\n${MARKER} node=${n} kvm=ok cloud-init-rc=0 (bench stub)\n`);
+            done.add(n);
+        }
+    }, 50);
+    return () => clearInterval(timer);
+}
+
+async function benchLibvirt(machine: Machine): Promise<void> {
+    log("starting the test libvirtd (if needed) and the fixture image (cached)");
+    const netns = script("start-libvirtd.sh") || "nixlab-test";
+    const fixtureDir = process.env.NIXLAB_FIXTURE_DIR ?? script("build-fixture-image.sh");
+    const image = JSON.parse(fs.readFileSync(path.join(fixtureDir, "image.json"), "utf8")) as { cmdline: string };
+    const shimDir = virshShim(path.join(BENCH_DIR, "shim"), (await must("bash", ["-c", "command -v virsh"])).trim());
+    await cleanupLeftovers(shimDir);
+    await ensureNetns(BENCH_NETNS);
+
+    // ---- 1 node, user-mode networking: up until ready, and SSH banner
+    const one: LabArgs = { lab: "bench1", work: path.join(BENCH_DIR, "bench1"), fixtureDir, nodes: 1, networkMode: "user", cidr: "10.213.20.0/24", memoryGiB: 1 };
+    fs.mkdirSync(one.work, { recursive: true });
+    sshKey(one.work);
+    writeProgram(one);
+    for (const f of fs.readdirSync(SERIAL_DIR).filter((f) => f.startsWith("nixlab-bench1-"))) fs.rmSync(path.join(SERIAL_DIR, f), { force: true });
+    log("1-node lab: up until ready (TCG guest boot)");
+    const banner1 = waitForBanner(netns, SSH_PORT_1, 20 * 60_000);
+    const up1 = await runEngine("up", one.work, shimDir);
+    const banner1At = await Promise.race([banner1.done, new Promise<undefined>((r) => setTimeout(() => r(undefined), 120_000))]);
+    banner1.stop();
+    const cp1 = controlPlane(up1);
+    log(`1-node up: ${up1.seconds.toFixed(2)} s (${opSummary(up1)})`);
+
+    // The seed and NIC nixlab made, for raw QEMU's equivalent boot.
+    const state = JSON.parse(fs.readFileSync(path.join(one.work, "state.json"), "utf8")) as {
+        resources: Record<string, { type: string; outs: Record<string, unknown> }>;
+    };
+    const seed = Object.values(state.resources).find((r) => r.type.endsWith(":SeedVolume"))!;
+    const domain = Object.values(state.resources).find((r) => r.type.endsWith(":Domain"))!;
+    const seedCopy = path.join(BENCH_DIR, "raw", "seed.iso");
+    fs.mkdirSync(path.dirname(seedCopy), { recursive: true });
+    fs.copyFileSync(String(seed.outs.path), seedCopy);
+    const xml = String(domain.outs.xml);
+    const netdev = /<qemu:arg value='(user,[^']+)'\/>/.exec(xml)![1]!.replace(/&amp;/g, "&");
+    const mac = /mac=([0-9a-f:]{17})/.exec(xml)![1]!;
+
+    log("1-node lab: unchanged up");
+    const same1 = await runEngine("up", one.work, shimDir);
+    log("1-node lab: destroy");
+    const destroy1 = await runEngine("destroy", one.work, shimDir);
+
+    log("raw QEMU: the same image and seed until the ready line");
+    const raw: RawBoot = await rawBoot({
+        netns: BENCH_NETNS,
+        work: path.join(BENCH_DIR, "raw"),
+        fixtureDir,
+        cmdline: image.cmdline,
+        seedIso: seedCopy,
+        rootDiskGiB: 4,
+        memoryMiB: 1024,
+        netdev,
+        mac,
+        sshPort: SSH_PORT_1,
+        node: "solo",
+        marker: MARKER,
+        timeoutSeconds: 900,
+    });
+    log(`raw QEMU: ready in ${raw.readySeconds.toFixed(2)} s`);
+
+    const ratio = up1.seconds / raw.readySeconds;
+    row("1-node up until ready (cloud-init done)", s(up1.seconds), `${s(raw.readySeconds)} raw QEMU`, `${ratio.toFixed(2)}×`, "≤ 1.10×", ratio <= 1.1);
+    const b1 = banner1At === undefined ? undefined : (banner1At - up1.startedMs) / 1000;
+    row("1-node SSH banner from start", s(b1), `${s(raw.bannerSeconds)} raw QEMU`, b1 && raw.bannerSeconds ? `${(b1 / raw.bannerSeconds).toFixed(2)}×` : "-", "", undefined);
+    row(
+        "control plane, 1 node (up minus guest boot wait)",
+        s(cp1.seconds),
+        `${cp1.virshCalls} virsh calls, ${cp1.virshSeconds.toFixed(2)} s in virsh`,
+        "",
+        "≤ 1.5 s",
+        cp1.seconds <= 1.5,
+    );
+    const w1 = writes(same1.virsh);
+    row(
+        "unchanged up, 1 node",
+        s(same1.seconds),
+        `${opSummary(same1)}; ${w1.length} virsh writes`,
+        "",
+        "≤ 2.5 s, all same, 0 writes",
+        same1.seconds <= 2.5 && same1.report.ops.every((o) => o.op === "same") && w1.length === 0,
+    );
+    row("destroy, 1 node", s(destroy1.seconds), `${destroy1.report.ops.length} deletes`, "", "", undefined);
+
+    // ---- 8 nodes, NAT network: control plane, unchanged up, destroy
+    const eight: LabArgs = {
+        lab: "bench8",
+        work: path.join(BENCH_DIR, "bench8"),
+        fixtureDir,
+        nodes: 8,
+        networkMode: "nat",
+        cidr: "10.213.21.0/24",
+        memoryGiB: 0.5,
+        // The guests boot the fixture's kernel and then only sleep (no cloud-init), and the
+        // bench writes each node's ready line: eight TCG boots on a small host would take
+        // many minutes and measure QEMU, which the 1-node rows already do.
+        cmdline: `${image.cmdline} init=/bin/sleep -- infinity`,
+    };
+    fs.mkdirSync(eight.work, { recursive: true });
+    sshKey(eight.work);
+    writeProgram(eight);
+    const names = Array.from({ length: 8 }, (_, i) => `node-${i + 1}`);
+    for (const f of fs.readdirSync(SERIAL_DIR).filter((f) => f.startsWith("nixlab-bench8-"))) fs.rmSync(path.join(SERIAL_DIR, f), { force: true });
+    log("8-node lab: up (readiness stubbed)");
+    const stop = stubReadiness("bench8", names);
+    let up8: EngineRun;
+    try {
+        up8 = await runEngine("up", eight.work, shimDir);
+    } finally {
+        stop();
+    }
+    const cp8: ControlPlane = controlPlane(up8);
+    log("8-node lab: unchanged up");
+    const same8 = await runEngine("up", eight.work, shimDir);
+    log("8-node lab: destroy");
+    const destroy8 = await runEngine("destroy", eight.work, shimDir);
+    row(
+        "control plane, 8 nodes (up minus guest boot wait)",
+        s(cp8.seconds),
+        `${cp8.virshCalls} virsh calls, ${cp8.virshSeconds.toFixed(2)} s in virsh`,
+        "",
+        "≤ 3 s",
+        cp8.seconds <= 3,
+    );
+    const w8 = writes(same8.virsh);
+    row(
+        "unchanged up, 8 nodes",
+        s(same8.seconds),
+        `${opSummary(same8)}; ${w8.length} virsh writes`,
+        "",
+        "≤ 4 s, all same, 0 writes",
+        same8.seconds <= 4 && same8.report.ops.every((o) => o.op === "same") && w8.length === 0,
+    );
+    row("destroy, 8 nodes", s(destroy8.seconds), `${destroy8.report.ops.length} deletes`, "", "≤ 5 s", destroy8.seconds <= 5);
+    notes.push(
+        `control plane = the up's wall time (process start to exit) minus the time it only waited for guests: ` +
+            `${cp1.bootWaitSeconds.toFixed(2)} s (1 node), ${cp8.bootWaitSeconds.toFixed(2)} s (8 nodes).`,
+        "8-node lab: guests boot the fixture kernel with init=/bin/sleep and the bench writes their ready lines; the real boot is the 1-node row.",
+        `1-node lab: QEMU user-mode networking (as raw QEMU), SSH forwarded to 127.0.0.1:${SSH_PORT_1} in netns ${netns}; raw QEMU in netns ${BENCH_NETNS}.`,
+    );
+
+    const vagrant = await vagrantRow({ fixtureDir, netns: BENCH_NETNS, rawReadySeconds: raw.readySeconds });
+    if ("seconds" in vagrant) row("vagrant up to SSH-ready (vagrant-libvirt)", s(vagrant.seconds), `${s(raw.bannerSeconds)} raw QEMU banner`, "", "", undefined);
+    else notes.push(`vagrant-libvirt row absent: ${vagrant.absent}`);
+    void machine;
+}
+
+function planRows(p: PlanTimes): void {
+    for (const [stack, secs] of Object.entries(p.perStack)) row(`offline plan, ${stack}`, s(secs), "", "", "≤ 1.5 s", secs <= 1.5);
+    row(`offline plan, all ${Object.keys(p.perStack).length} stacks one after another`, s(p.allSeconds), "", "", "≤ 8 s", p.allSeconds <= 8);
+    notes.push(`offline plan: \`npm run plan\`'s command, a fresh process per plan, median of ${p.runs} per stack, caches warm.`);
+}
+
+function render(machine: Machine): string {
+    const head = ["what", "nixlab", "limit / detail", "ratio", "target", "met"];
+    const cells = rows.map((r) => [r.what, r.nixlab, r.limit, r.ratio, r.target, r.met]);
+    const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+    const line = (c: string[]) => `| ${c.map((x, i) => x.padEnd(widths[i]!)).join(" | ")} |`;
+    return [
+        `nixlab bench, ${machine.date}`,
+        `machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.kernel}, ${machine.qemu}, ${machine.libvirt}, guests ${machine.accel}, load average at start ${machine.loadAverage}`,
+        "",
+        line(head),
+        `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`,
+        ...cells.map(line),
+        "",
+        ...notes.map((n) => `- ${n}`),
+        "",
+    ].join("\n");
+}
+
+async function main(): Promise<void> {
+    const machine = describeMachine(URI);
+    // NIXLAB_BENCH_ONLY=plan|libvirt runs one part (while working on it); default both.
+    const only = process.env.NIXLAB_BENCH_ONLY;
+    if (only !== "libvirt") {
+        log(`offline plans of ${stacks().length} stacks`);
+        planRows(benchPlans(3));
+    }
+    if (only === "plan") notes.push("libvirt rows absent: NIXLAB_BENCH_ONLY=plan.");
+    else if (process.getuid?.() !== 0) notes.push("libvirt rows absent: the bench runs its labs through the test libvirtd, which needs root.");
+    else await benchLibvirt(machine);
+    process.stdout.write(render(machine));
+}
+
+main().catch((e) => {
+    process.stdout.write(render(describeMachine(URI)));
+    process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(1);
+});
