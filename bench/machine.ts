@@ -34,8 +34,9 @@ export function describeMachine(uri: string): Machine {
     try {
         const v = execFileSync("virsh", ["-c", uri, "version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
         const lib = /Using library: libvirt ([\d.]+)/.exec(v)?.[1];
+        // Only a daemon of another version than the library says so.
         const daemon = /Running against daemon: ([\d.]+)/.exec(v)?.[1];
-        libvirt = `libvirt ${lib ?? "?"} (daemon ${daemon ?? "?"})`;
+        libvirt = `libvirt ${lib ?? "?"}${daemon ? ` (daemon ${daemon})` : ""}`;
     } catch {
         // no daemon: the libvirt rows say so
     }

@@ -5,6 +5,7 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { knownStacks } from "../scripts/plan";
 
 export const REPO = path.resolve(__dirname, "..");
 
@@ -15,29 +16,37 @@ export function planCommand(): string[] {
     return [process.execPath, ...args];
 }
 
-export function stacks(): string[] {
-    return fs
-        .readdirSync(path.join(REPO, "stacks"))
-        .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
-        .filter((s): s is string => !!s)
-        .sort();
+/** The stacks the bench plans: every file in stacks/. */
+export const stacks = knownStacks;
+
+export interface Timing {
+    /** Wall-clock seconds. */
+    seconds: number;
+    /** CPU seconds (user + system) of the process: what a busy machine does not inflate. */
+    cpuSeconds: number;
 }
 
-/** Seconds for one plan of `stack`; throws with its stderr when it fails. */
-export function timePlan(stack: string): number {
-    const [cmd, ...args] = planCommand();
-    const started = process.hrtime.bigint();
-    const r = spawnSync(cmd!, [...args, "--stack", stack], { cwd: REPO, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    if (r.status !== 0) throw new Error(`plan of ${stack} failed (exit ${r.status}): ${r.stderr}`);
-    return seconds;
+/**
+ * One run of the plan command with `args`, timed by GNU time (wall and the child's CPU);
+ * throws with its stderr when it fails.
+ */
+export function timePlan(args: string[]): Timing {
+    const [cmd, ...rest] = planCommand();
+    const out = path.join(fs.mkdtempSync("/tmp/nixlab-bench-time-"), "time");
+    const r = spawnSync("/usr/bin/time", ["-f", "%e %U %S", "-o", out, cmd!, ...rest, ...args], { cwd: REPO, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    if (r.status !== 0) throw new Error(`plan ${args.join(" ")} failed (exit ${r.status}): ${r.stderr}`);
+    const [wall, user, sys] = fs.readFileSync(out, "utf8").trim().split("\n").pop()!.split(" ").map(Number);
+    fs.rmSync(path.dirname(out), { recursive: true, force: true });
+    return { seconds: wall!, cpuSeconds: user! + sys! };
 }
 
 export interface PlanTimes {
-    /** Median of `runs` plans per stack. */
-    perStack: Record<string, number>;
-    /** One plan of every stack, one after another (what the plan workflow does). */
-    allSeconds: number;
+    /** Median (by wall time) of `runs` plans per stack. */
+    perStack: Record<string, Timing>;
+    /** One plan of every stack, one process after another (what the plan workflow does). */
+    oneByOne: Timing;
+    /** `npm run plan -- --all`: every stack in one process. */
+    all: Timing;
     runs: number;
 }
 
@@ -45,13 +54,12 @@ export function benchPlans(runs = 3): PlanTimes {
     const names = stacks();
     // The first plan after a change fills the transform and bytecode caches; users pay it
     // once per edit, not per plan, so it is not counted.
-    timePlan(names[0]!);
-    const perStack: Record<string, number> = {};
+    timePlan(["--stack", names[0]!]);
+    const perStack: Record<string, Timing> = {};
     for (const s of names) {
-        const times = Array.from({ length: runs }, () => timePlan(s)).sort((a, b) => a - b);
+        const times = Array.from({ length: runs }, () => timePlan(["--stack", s])).sort((a, b) => a.seconds - b.seconds);
         perStack[s] = times[Math.floor(times.length / 2)]!;
     }
-    const started = process.hrtime.bigint();
-    for (const s of names) timePlan(s);
-    return { perStack, allSeconds: Number(process.hrtime.bigint() - started) / 1e9, runs };
+    const oneByOne = names.map((s) => timePlan(["--stack", s])).reduce((a, b) => ({ seconds: a.seconds + b.seconds, cpuSeconds: a.cpuSeconds + b.cpuSeconds }));
+    return { perStack, oneByOne, all: timePlan(["--all"]), runs };
 }
