@@ -164,12 +164,16 @@ async function benchLibvirt(machine: Machine): Promise<void> {
     const netns = script("start-libvirtd.sh") || "nixlab-test";
     const fixtureDir = process.env.NIXLAB_FIXTURE_DIR ?? script("build-fixture-image.sh");
     const image = JSON.parse(fs.readFileSync(path.join(fixtureDir, "image.json"), "utf8")) as { cmdline: string };
+    // Both sides boot with no_timer_check: under TCG on a busy host the kernel's IO-APIC
+    // timer check can fail and panic ("IO-APIC + timer doesn't work!"), seen here at a load
+    // average of 30. Same kernel arguments for nixlab and raw QEMU.
+    const cmdline = `${image.cmdline} no_timer_check`;
     const shimDir = virshShim(path.join(BENCH_DIR, "shim"), (await must("bash", ["-c", "command -v virsh"])).trim());
     await cleanupLeftovers(shimDir);
     await ensureNetns(BENCH_NETNS);
 
     // ---- 1 node, user-mode networking: up until ready, and SSH banner
-    const one: LabArgs = { lab: "bench1", work: path.join(BENCH_DIR, "bench1"), fixtureDir, nodes: 1, networkMode: "user", cidr: "10.213.20.0/24", memoryGiB: 1 };
+    const one: LabArgs = { lab: "bench1", work: path.join(BENCH_DIR, "bench1"), fixtureDir, nodes: 1, networkMode: "user", cidr: "10.213.20.0/24", memoryGiB: 1, cmdline };
     fs.mkdirSync(one.work, { recursive: true });
     sshKey(one.work);
     writeProgram(one);
@@ -200,12 +204,15 @@ async function benchLibvirt(machine: Machine): Promise<void> {
     log("1-node lab: destroy");
     const destroy1 = await runEngine("destroy", one.work, shimDir);
 
+    row("1-node up until ready (cloud-init done)", s(up1.seconds), "", "", "", undefined);
+    const upRow = rows.length - 1;
+    labRows(1, { controlPlane: cp1, unchanged: same1, destroy: destroy1 }, { controlPlane: 1.5, unchanged: 2.5 });
     log("raw QEMU: the same image and seed until the ready line");
     const raw: RawBoot = await rawBoot({
         netns: BENCH_NETNS,
         work: path.join(BENCH_DIR, "raw"),
         fixtureDir,
-        cmdline: image.cmdline,
+        cmdline,
         seedIso: seedCopy,
         rootDiskGiB: 4,
         memoryMiB: 1024,
@@ -219,10 +226,9 @@ async function benchLibvirt(machine: Machine): Promise<void> {
     log(`raw QEMU: ready in ${raw.readySeconds.toFixed(2)} s`);
 
     const ratio = up1.seconds / raw.readySeconds;
-    row("1-node up until ready (cloud-init done)", s(up1.seconds), `${s(raw.readySeconds)} raw QEMU`, `${ratio.toFixed(2)}×`, "≤ 1.10×", ratio <= 1.1);
+    rows[upRow] = { what: rows[upRow]!.what, nixlab: s(up1.seconds), limit: `${s(raw.readySeconds)} raw QEMU`, ratio: `${ratio.toFixed(2)}×`, target: "≤ 1.10×", met: ratio <= 1.1 ? "yes" : "NO" };
     const b1 = banner1At === undefined ? undefined : (banner1At - up1.startedMs) / 1000;
     row("1-node SSH banner from start", s(b1), `${s(raw.bannerSeconds)} raw QEMU`, b1 && raw.bannerSeconds ? `${(b1 / raw.bannerSeconds).toFixed(2)}×` : "-", "", undefined);
-    labRows(1, { controlPlane: cp1, unchanged: same1, destroy: destroy1 }, { controlPlane: 1.5, unchanged: 2.5 });
 
     // ---- 8 nodes, NAT network: control plane, unchanged up, destroy
     const eight: LabArgs = {
@@ -236,7 +242,7 @@ async function benchLibvirt(machine: Machine): Promise<void> {
         // The guests boot the fixture's kernel and then only sleep (no cloud-init), and the
         // bench writes each node's ready line: eight TCG boots on a small host would take
         // many minutes and measure QEMU, which the 1-node rows already do.
-        cmdline: `${image.cmdline} init=/bin/sleep -- infinity`,
+        cmdline: `${cmdline} init=/bin/sleep -- infinity`,
     };
     fs.mkdirSync(eight.work, { recursive: true });
     sshKey(eight.work);
