@@ -16,7 +16,7 @@ import { planLab } from "../components/lab";
 import { ConfigError } from "../components/problems";
 import type { LabSpec } from "../components/spec";
 import { OFFLINE_PLAN_ENV } from "../images/build";
-import { backendFactories } from "../providers";
+import { backendLoaders } from "../providers";
 import { describeValue, runOffline, type RecordedResource, type ResourceOptionsView } from "./offline";
 import { planInvokes } from "./planInvokes";
 
@@ -53,7 +53,7 @@ export interface PlanNode {
 export function planNodes(config: Record<string, string>, stack: string): PlanNode[] {
     const prefix = `${PROJECT}:`;
     const own = Object.fromEntries(Object.entries(config).flatMap(([k, v]) => (k.startsWith(prefix) ? [[k.slice(prefix.length), v]] : [])));
-    const { spec, backend } = loadProgramConfig(own, stack, backendFactories);
+    const { spec, backend } = loadProgramConfig(own, stack, backendLoaders);
     return nodesOf(spec, backend);
 }
 

@@ -108,6 +108,35 @@ describe("npm run plan", { timeout: 180_000 }, () => {
         // Sorted by name, so a PR diff of two plans shows only real changes.
         const names = out.resources.map((x: { name: string }) => x.name);
         expect(names).toEqual([...names].sort((a: string, b: string) => a.localeCompare(b)));
+        // Resource options beside the inputs: only those set, dependsOn as `<type> <name>`.
+        const byName = (type: string, name: string) => out.resources.find((x: { type: string; name: string }) => x.type === type && x.name === name);
+        expect(byName("aws:ebs/snapshotImport:SnapshotImport", "kvm-x86-image-x86_64-snapshot").options).toEqual({
+            customTimeouts: { create: "90m" },
+            dependsOn: ["aws:iam/rolePolicy:RolePolicy kvm-x86-image-x86_64-vmimport"],
+        });
+        expect(byName("command:remote:Command", "kvm-x86-node-1-ready").options.replaceOnChanges).toEqual(["triggers[*]"]);
+        expect(byName("tls:index/privateKey:PrivateKey", "kvm-x86-operator-key").options).toEqual({
+            additionalSecretOutputs: ["privateKeyOpenssh", "privateKeyPem", "privateKeyPemPkcs8"],
+        });
+        expect(byName("aws:ec2/vpc:Vpc", "kvm-x86-net-vpc").options).toEqual({});
+        expect(out.nodes.map((n: { name: string; machineType: string; vcpus: number; memoryGiB: number; rootDiskGiB: number }) => [n.name, n.machineType, n.vcpus, n.memoryGiB, n.rootDiskGiB])).toEqual([
+            ["node-1", "m8i-flex.xlarge", 4, 16, 40],
+            ["node-2", "m8i-flex.xlarge", 4, 16, 40],
+        ]);
+    });
+
+    it("shows per node the machine type, vCPUs, memory and disks, and per resource the options that are set", async () => {
+        const r = await plan(["--stack", "aws-x86_64"]);
+        expect(r.stderr).toBe("");
+        expect(r.code).toBe(0);
+        const lines = r.stdout.split("\n");
+        const at = lines.indexOf("Nodes:");
+        expect(lines.slice(at, at + 3)).toEqual([
+            "Nodes:",
+            "    node-1  m8i-flex.xlarge  4 vCPUs  16 GiB memory  root 40 GiB + scratch 100 GiB  kvm: nested",
+            "    node-2  m8i-flex.xlarge  4 vCPUs  16 GiB memory  root 40 GiB + scratch 100 GiB  kvm: nested",
+        ]);
+        expect(lines).toContain("        + aws:ebs/snapshotImport:SnapshotImport  kvm-x86-image-x86_64-snapshot  (timeouts create 90m)");
     });
 
     it("exits 2 with every problem on stderr for invalid config", async () => {
