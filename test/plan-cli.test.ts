@@ -95,7 +95,7 @@ describe("npm run plan", { timeout: 180_000 }, () => {
         expect(r.stderr).toBe("");
         expect(r.code).toBe(0);
         const out = JSON.parse(r.stdout);
-        expect(Object.keys(out)).toEqual(["stack", "resources", "outputs"]);
+        expect(Object.keys(out)).toEqual(["stack", "nodes", "resources", "outputs"]);
         expect(out.stack).toBe("aws-x86_64");
         const types = out.resources.map((x: { type: string }) => x.type);
         expect(types.filter((t: string) => t === "aws:ec2/instance:Instance")).toHaveLength(2);
