@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { CREDENTIALS, explainError, UsageError } from "./errors";
+import { StackFileError } from "./stackFiles";
 import { EXPIRES_AT_KEY, TTL_KEY, gcDecision, labConfig, labRow, planExpiry, relative, shortTime, type ExpiryPlan, type LabConfigView, type LabRow } from "./labs";
 import { policyRun, type PolicyOptions, type PolicyRun } from "./policyConfig";
 import { describeChanges, Progress, type OutStream } from "./progress";
@@ -26,6 +27,13 @@ export interface CliDeps {
     confirm?: (question: string) => Promise<boolean>;
     /** Runs ssh with these arguments, attached to the terminal; resolves to its exit code. */
     runSsh: (args: string[]) => Promise<number>;
+    /**
+     * Reads stacks/Pulumi.<stack>.yaml (cli/stackFiles.ts), throwing StackFileError when it
+     * is missing or not valid YAML: checked before the Pulumi CLI is involved at all.
+     */
+    readStackFile: (stack: string) => Record<string, string>;
+    /** `nixlab plan`: the offline plan (scripts/plan.ts runPlan); resolves to the exit code. */
+    plan: (opts: { stack: string; configFile?: string; json?: boolean }) => Promise<number>;
 }
 
 export type { PolicyOptions } from "./policyConfig";
@@ -56,7 +64,7 @@ export class Cli {
         try {
             return await body();
         } catch (e) {
-            if (e instanceof UsageError) {
+            if (e instanceof UsageError || e instanceof StackFileError) {
                 this.err(`nixlab: ${e.message}`);
                 return EXIT.usage;
             }
@@ -76,8 +84,9 @@ export class Cli {
 
     async up(stack: string, opts: { ttl?: string; yes?: boolean } & PolicyOptions): Promise<number> {
         const now = this.deps.now();
-        // Reject a bad --ttl before anything touches the backend.
+        // Reject a bad --ttl and a missing or broken stack file before anything touches the backend.
         if (opts.ttl !== undefined) planExpiry({}, opts.ttl, now);
+        this.deps.readStackFile(stack);
         const ws = await this.deps.openWorkspace(this.backendUrl);
         const created = await ws.ensureStack(stack);
         const config = await ws.getAllConfig(stack);
@@ -200,6 +209,7 @@ export class Cli {
     // ---------------------------------------------------------------- preview
 
     async preview(stack: string, opts: { json?: boolean } & PolicyOptions): Promise<number> {
+        this.deps.readStackFile(stack);
         const ws = await this.deps.openWorkspace(this.backendUrl);
         // `pulumi preview` needs the stack to exist; one created only for this is removed again.
         const created = await ws.ensureStack(stack);

@@ -126,7 +126,7 @@ export function explainError(e: unknown, ctx: ErrorContext): Explained {
                 "  curl -fsSL https://get.pulumi.com | sh      # Linux, macOS",
                 "  brew install pulumi/tap/pulumi               # macOS",
                 "  nix profile install nixpkgs#pulumi-bin       # Nix",
-                "Everything that needs no deployment works without it: `npm run plan -- --stack <stack>`.",
+                "Everything that needs no deployment works without it: `nixlab plan <stack>`.",
             ].join("\n"),
         };
     }
@@ -185,7 +185,7 @@ export function explainError(e: unknown, ctx: ErrorContext): Explained {
     if (/nixlab: invalid stack configuration/.test(msg)) {
         const start = msg.indexOf("nixlab: invalid stack configuration");
         const block = msg.slice(start).split("\n").filter((l, i) => i === 0 || /^\s+- /.test(l));
-        return { kind: "config", message: `${block.join("\n")}\nFix stacks/Pulumi.${stack}.yaml and retry; \`npm run plan -- --stack ${stack}\` checks it offline.` };
+        return { kind: "config", message: `${block.join("\n")}\nFix stacks/Pulumi.${stack}.yaml and retry; \`nixlab plan ${stack}\` checks it offline.` };
     }
     return { kind: "other", message: `${name === "CommandError" ? "pulumi failed:\n" : ""}${cliStderr(msg)}` };
 }

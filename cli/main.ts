@@ -3,6 +3,7 @@
  * `nixlab`: start, find, reach and end labs. Argument parsing is commander's; every
  * command's behaviour is in cli/commands.ts against the LabWorkspace seam.
  *
+ *   nixlab plan <stack> [--json]              offline plan: no Pulumi CLI, no credentials (= npm run plan)
  *   nixlab up <stack> [--ttl 8h] [--yes]      preview, confirm, deploy, print how to reach each node
  *   nixlab preview <stack> [--json]           what `up` would change
  *   nixlab destroy <stack> [--keep-stack]     destroy the lab, then remove its stack
@@ -15,6 +16,8 @@ import * as os from "node:os";
 import * as readline from "node:readline/promises";
 import { Command, CommanderError, Option } from "commander";
 import { Cli, EXIT, credentialsHelp, type CliDeps, type PolicyOptions } from "./commands";
+import { exitAfterFlush } from "./exit";
+import { readStackConfig, resolveStackFile } from "./stackFiles";
 import { createPulumiWorkspace, PROJECT_DIR, resolveBackendUrl } from "./workspace";
 
 interface GlobalOpts {
@@ -52,6 +55,16 @@ export function buildProgram(deps: CliDeps, exit: (code: number) => void): Comma
         );
 
     const cli = (cmd: Command) => new Cli(deps, resolveBackendUrl(cmd.optsWithGlobals<GlobalOpts>().backend, deps.env, deps.projectDir));
+
+    program
+        .command("plan")
+        .description("offline plan of a stack: the resources and outputs `up` would create; no Pulumi CLI, no credentials (= npm run plan)")
+        .argument("<stack>", "stack name (config in stacks/Pulumi.<stack>.yaml)")
+        .option("--config-file <path>", "stack config file to read instead of stacks/Pulumi.<stack>.yaml")
+        .option("--json", "print the plan as JSON: {stack, resources: [{type, name, parent, inputs}], outputs}")
+        .action(async (stack: string, opts: { configFile?: string; json?: boolean }) => {
+            exit(await deps.plan({ stack, configFile: opts.configFile, json: opts.json }));
+        });
 
     policyOptions(
         program
@@ -172,16 +185,26 @@ export function realDeps(): CliDeps {
         openWorkspace: (backendUrl) => createPulumiWorkspace({ backendUrl, projectDir: PROJECT_DIR }),
         confirm: confirmOnTerminal(),
         runSsh,
+        readStackFile: (stack) => readStackConfig(resolveStackFile(PROJECT_DIR, stack, undefined, false)),
+        // Loaded only for `plan`: it pulls in the whole program and Pulumi's runtime.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        plan: (opts) =>
+            // eslint-disable-next-line @typescript-eslint/no-require-imports
+            (require("../scripts/plan") as typeof import("../scripts/plan")).runPlan(opts, process, async () => require("../index")),
     };
 }
 
 export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
+    let code: number;
     try {
-        process.exitCode = await run(argv, realDeps());
+        code = await run(argv, realDeps());
     } catch (e) {
         process.stderr.write(`nixlab: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-        process.exitCode = EXIT.failed;
+        code = EXIT.failed;
     }
+    // `plan` leaves Pulumi's runtime behind, which would keep the process alive; end it,
+    // but only once everything written to stdout/stderr reached the pipe.
+    await exitAfterFlush(code);
 }
 
 if (require.main === module) void main();

@@ -7,9 +7,9 @@
  * Exit codes: 0 ok, 2 invalid configuration (message on stderr), 1 anything else.
  */
 import { Command } from "commander";
-import * as fs from "node:fs";
 import * as path from "node:path";
-import { parse } from "yaml";
+import { exitAfterFlush } from "../cli/exit";
+import { knownStacks as stacksIn, readStackConfig, resolveStackFile, StackFileError } from "../cli/stackFiles";
 import type { Backend } from "../components/backend";
 import { loadProgramConfig, PROJECT } from "../components/config";
 import { planLab } from "../components/lab";
@@ -80,36 +80,28 @@ export function planResource(r: RecordedResource): PlanJson["resources"][number]
     return { type: r.type, name: r.name, parent: r.parent ?? null, inputs: describeValue(r.inputs), options: r.options };
 }
 
-/**
- * Reads a stack file's `config:` the way the CLI hands it to a program: structured values
- * as JSON text, `secure:` values (undecryptable here) as a placeholder.
- */
-export function readStackConfig(file: string): Record<string, string> {
-    const doc = (parse(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
-    const out: Record<string, string> = {};
-    for (const [key, value] of Object.entries(doc.config ?? {})) {
-        // The CLI prefixes bare keys with the project name.
-        const full = key.includes(":") ? key : `nixlab:${key}`;
-        if (value && typeof value === "object" && "secure" in (value as object)) out[full] = "[secret]";
-        else out[full] = typeof value === "string" ? value : JSON.stringify(value);
-    }
-    return out;
-}
+export { readStackConfig };
 
 export function stackFile(stack: string): string {
     return path.join(PROJECT_DIR, "stacks", `Pulumi.${stack}.yaml`);
 }
 
+/** Loads index.ts; its exports are the stack outputs. */
+export type ProgramLoader = () => Promise<Record<string, unknown>>;
+
+// import(), not require(): vitest can only load TypeScript through its own loader. The
+// nixlab bin runs under tsx's CommonJS hook only, so it passes a require() loader instead.
+const importProgram: ProgramLoader = async () => import("../index");
+
 /** Runs index.ts for a stack under mocks (preview mode) and returns the plan. Once per process. */
-export async function planStack(stack: string, configFile?: string): Promise<PlanJson> {
+export async function planStack(stack: string, configFile?: string, loadProgram: ProgramLoader = importProgram): Promise<PlanJson> {
     const config = readStackConfig(configFile ?? stackFile(stack));
     process.env[OFFLINE_PLAN_ENV] = "1";
     const result = await runOffline({
         stack,
         config,
         preview: true,
-        // import(), not require(): vitest can only load TypeScript through its own loader.
-        program: async () => ({ ...(await import("../index")) }),
+        program: async () => ({ ...(await loadProgram()) }),
         calls: planInvokes,
     });
     return {
@@ -191,31 +183,68 @@ function indent(s: string, n: number): string {
 
 /** Every stack with a file in stacks/, sorted. */
 export function knownStacks(): string[] {
-    return fs
-        .readdirSync(path.join(PROJECT_DIR, "stacks"))
-        .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
-        .filter((s): s is string => !!s)
-        .sort();
+    return stacksIn(path.join(PROJECT_DIR, "stacks"));
 }
 
-/** Plans one stack and reports a failure on stderr; returns the plan or the exit code. */
-async function planOrReport(stack: string, file: string, label: string): Promise<PlanJson | number> {
+/** Plans one stack and reports a failure on `io.stderr`; returns the plan or the exit code. */
+async function planOrReport(stack: string, file: string, label: string, io: PlanIo = process, loadProgram?: ProgramLoader): Promise<PlanJson | number> {
     try {
-        return await planStack(stack, file);
+        return await planStack(stack, file, loadProgram);
     } catch (e) {
         if (e instanceof ConfigError) {
-            process.stderr.write(label + e.message + "\n");
+            io.stderr.write(label + e.message + "\n");
             return 2;
         }
-        process.stderr.write(`${label}nixlab plan failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+        if (e instanceof StackFileError) {
+            io.stderr.write(`${label}nixlab plan: ${e.message}\n`);
+            return 2;
+        }
+        io.stderr.write(`${label}nixlab plan failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
         return 1;
     }
 }
 
+export interface PlanOptions {
+    stack: string;
+    configFile?: string;
+    json?: boolean;
+}
+
+export interface PlanIo {
+    stdout: { write(s: string): unknown };
+    stderr: { write(s: string): unknown };
+}
+
+/**
+ * `npm run plan -- --stack` and `nixlab plan`: checks the stack file, plans, prints. Exit
+ * codes: 0 planned, 2 the stack file or its config is wrong (what and where on stderr), 1
+ * anything else.
+ */
+export async function runPlan(opts: PlanOptions, io: PlanIo, loadProgram?: ProgramLoader): Promise<number> {
+    let file: string;
+    try {
+        file = resolveStackFile(PROJECT_DIR, opts.stack, opts.configFile);
+    } catch (e) {
+        if (!(e instanceof StackFileError)) throw e;
+        io.stderr.write(`nixlab plan: ${e.message}\n`);
+        return 2;
+    }
+    const plan = await planOrReport(opts.stack, file, "", io, loadProgram);
+    if (typeof plan === "number") return plan;
+    io.stdout.write(opts.json ? JSON.stringify(plan, null, 2) + "\n" : renderPlanText(plan));
+    return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const tooOld = (require("../cli/engines") as { nodeVersionProblem(): string | undefined }).nodeVersionProblem();
+    if (tooOld) {
+        process.stderr.write(tooOld + "\n");
+        return 1;
+    }
     const program = new Command()
         .name("npm run plan --")
-        .description("Offline preview of a nixlab stack: no Pulumi CLI, no credentials")
+        .description("Offline preview of a nixlab stack: no Pulumi CLI, no credentials (also: nixlab plan <stack>)")
         .option("--stack <name>", "stack name (reads stacks/Pulumi.<name>.yaml)")
         .option("--all", "plan every stack in stacks/, in one process (each exactly as planned alone)", false)
         .option("--config-file <path>", "stack config file to read instead of stacks/Pulumi.<stack>.yaml")
@@ -233,18 +262,7 @@ async function main(argv: string[]): Promise<number> {
         return 2;
     }
     if (opts.all) return planAll(opts.json);
-    const stack = opts.stack!;
-    const file = opts.configFile ?? stackFile(stack);
-    if (!fs.existsSync(file)) {
-        process.stderr.write(
-            `nixlab plan: no stack config at ${file}; stacks here: ${knownStacks().join(", ")}. Copy one to stacks/Pulumi.${stack}.yaml, or pass --config-file\n`,
-        );
-        return 2;
-    }
-    const plan = await planOrReport(stack, file, "");
-    if (typeof plan === "number") return plan;
-    process.stdout.write(opts.json ? JSON.stringify(plan, null, 2) + "\n" : renderPlanText(plan));
-    return 0;
+    return runPlan({ stack: opts.stack!, configFile: opts.configFile, json: opts.json }, process);
 }
 
 /**
@@ -274,10 +292,10 @@ async function planAll(json: boolean): Promise<number> {
 
 if (require.main === module) {
     main(process.argv).then(
-        (code) => process.exit(code),
+        (code) => exitAfterFlush(code),
         (e) => {
             process.stderr.write(String(e) + "\n");
-            process.exit(1);
+            return exitAfterFlush(1);
         },
     );
 }

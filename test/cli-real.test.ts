@@ -11,6 +11,7 @@ import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { CliDeps } from "../cli/commands";
 import { run } from "../cli/main";
+import { readStackConfig } from "../cli/stackFiles";
 import { createPulumiWorkspace, PROJECT_DIR } from "../cli/workspace";
 
 const pulumiVersion = spawnSync("pulumi", ["version"], { encoding: "utf8" });
@@ -41,6 +42,10 @@ describe.skipIf(hasPulumi)("nixlab without a Pulumi CLI", () => {
             homeDir: dir,
             openWorkspace: (backendUrl) => createPulumiWorkspace({ backendUrl, projectDir: dir }),
             runSsh: async () => 0,
+            readStackFile: (stack) => readStackConfig(path.join(dir, `Pulumi.${stack}.yaml`)),
+            plan: async () => {
+                throw new Error("unexpected: plan");
+            },
         };
         expect(await run(["--backend", `file://${stateDir}`, "list"], deps)).toBe(1);
         expect(stderr).toMatch(/^nixlab: nixlab drives the Pulumi CLI \(through Pulumi's Automation API\), and `pulumi` is not on PATH\.\n/);
@@ -85,6 +90,10 @@ describe.skipIf(!hasPulumi)("nixlab against the real Pulumi CLI", () => {
             homeDir: dir,
             openWorkspace: (backendUrl) => createPulumiWorkspace({ backendUrl, projectDir: dir, env }),
             runSsh: async () => 0,
+            readStackFile: (stack) => readStackConfig(path.join(dir, `Pulumi.${stack}.yaml`)),
+            plan: async () => {
+                throw new Error("unexpected: plan");
+            },
         };
         const backend = `file://${stateDir}`;
 

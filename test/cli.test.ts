@@ -9,6 +9,7 @@ import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ttlMillis } from "../components/spec";
 import type { CliDeps } from "../cli/commands";
+import { missingStackFileMessage, StackFileError } from "../cli/stackFiles";
 import { commandError, FakeWorkspace } from "./support/fakeWorkspace";
 import { gcDecision, labRow, parseTtl, planExpiry } from "../cli/labs";
 import { run } from "../cli/main";
@@ -55,6 +56,15 @@ async function nixlab(
             const i = args.indexOf("-i");
             h.sshRuns.push({ args, keyDuringRun: i >= 0 ? fs.readFileSync(args[i + 1]!, "utf8") : undefined });
             return opts.sshExit ?? 0;
+        },
+        // The stack files are the fake's; the message is the real one's.
+        readStackFile: (stack) => {
+            const file = ws.files.get(stack);
+            if (!file) throw new StackFileError(missingStackFileMessage(stack, [...ws.files.keys()].sort(), false));
+            return file;
+        },
+        plan: async () => {
+            throw new Error("unexpected: plan (its own tests run the real one)");
         },
     };
     const code = await run(argv, deps);
@@ -234,8 +244,24 @@ describe("nixlab up", () => {
         expect(ws.stacks.has("new")).toBe(false);
     });
 
+    it("refuses a stack without a stack file before opening the workspace, listing the stacks there", async () => {
+        const ws = new FakeWorkspace();
+        ws.files.set("dev", stackFile());
+        ws.files.set("aws", stackFile());
+        for (const cmd of ["up", "preview"]) {
+            const r = await nixlab(ws, [cmd, "nope", ...(cmd === "up" ? ["--yes"] : [])]);
+            expect([r.code, r.stderr, r.opened]).toEqual([
+                2,
+                "nixlab: there is no stacks/Pulumi.nope.yaml; stacks there: aws, dev. Copy one to stacks/Pulumi.nope.yaml (e.g. cp stacks/Pulumi.local.yaml stacks/Pulumi.nope.yaml) and edit it.\n",
+                [],
+            ]);
+        }
+        expect(ws.log()).toEqual([]);
+    });
+
     it("refuses a stack without nixlab:lab and removes the stack it created for it", async () => {
         const ws = new FakeWorkspace();
+        ws.files.set("typo", { "nixlab:backend": "libvirt" });
         const r = await nixlab(ws, ["up", "typo", "--yes"]);
         expect(r.code).toBe(2);
         expect(r.stderr).toContain("stack typo has no nixlab:lab config. Create stacks/Pulumi.typo.yaml");

@@ -169,7 +169,7 @@ describe("npm run plan", { timeout: 180_000 }, () => {
     it("exits 2 and lists the stacks for an unknown one", async () => {
         const r = await plan(["--stack", "nope"]);
         expect(r.code).toBe(2);
-        expect(r.stderr).toMatch(/^nixlab plan: no stack config at .*stacks\/Pulumi\.nope\.yaml; stacks here: .*aws-arm64.*\. Copy one/);
+        expect(r.stderr).toMatch(/^nixlab plan: there is no stacks\/Pulumi\.nope\.yaml; stacks there: aws-arm64, .*\. Copy one/);
     });
 
     it("covers every stack file, each cloud among them", () => {
