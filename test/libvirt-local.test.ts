@@ -44,8 +44,10 @@ function fakeOuts(type: string, name: string, inputs: Record<string, unknown>): 
             return { ...rest, path: `/var/lib/libvirt/nixlab/local/${rest.name}`, generation: `gen-${name}` };
         case "SeedVolume":
             return { ...rest, path: `/var/lib/libvirt/nixlab/local/${rest.name}`, instanceId: `iid-${name}` };
+        case "Pool":
+            return { ...rest, uuid: `uuid-${name}` };
         case "Network":
-            return { ...rest, generation: `gen-${name}` };
+            return { ...rest, generation: `gen-${name}`, uuid: `uuid-${name}` };
         case "Domain":
             return { ...rest, uuid: `uuid-${name}`, ready: `NIXLAB-READY node=${rest.nodeName} kvm=ok` };
         case "pulumi-nodejs:dynamic/nixlab:Clock":
@@ -147,11 +149,16 @@ describe("stacks/Pulumi.local.yaml on libvirt", () => {
     });
 
     it("one dir pool and one NAT network per lab, DHCP and DNS entries for every node", () => {
-        expect(inputsOf(`${T}Pool`, "local-net-pool")).toEqual({ uri: "qemu:///system", name: "nixlab-local", path: "/var/lib/libvirt/nixlab/local" });
+        expect(inputsOf(`${T}Pool`, "local-net-pool")).toEqual({
+            uri: "qemu:///system",
+            name: "nixlab-local",
+            path: "/var/lib/libvirt/nixlab/local",
+            owner: { stack: "local", lab: "local" },
+        });
         expect(inputsOf(`${T}Network`, "local-net")).toEqual({
             uri: "qemu:///system",
             name: "nixlab-local",
-            xml: renderNetworkXml({ lab: "local", cidr: "10.77.0.0/24" }),
+            xml: renderNetworkXml({ lab: "local", cidr: "10.77.0.0/24", owner: { stack: "local", lab: "local" } }),
             hosts: [
                 { mac: macAddress("local", "node-1"), name: "node-1", ip: "10.77.0.10" },
                 { mac: macAddress("local", "node-2"), name: "node-2", ip: "10.77.0.11" },
@@ -163,6 +170,7 @@ describe("stacks/Pulumi.local.yaml on libvirt", () => {
         expect(inputsOf(`${T}ImageVolume`, "local-image-x86_64")).toEqual({
             uri: "qemu:///system",
             pool: "nixlab-local",
+            poolUuid: "uuid-local-net-pool",
             name: `nixlab-base-${STORE_HASH.slice(0, 16)}`,
             source: DISK,
             contentHash: STORE_HASH,
@@ -175,18 +183,20 @@ describe("stacks/Pulumi.local.yaml on libvirt", () => {
             expect(inputsOf(`${T}Volume`, `local-${n}-root`)).toEqual({
                 uri: "qemu:///system",
                 pool: "nixlab-local",
+                poolUuid: "uuid-local-net-pool",
                 name: `${n}.root.qcow2`,
                 capacityBytes: 20 * GiB,
                 backing: { path: `/var/lib/libvirt/nixlab/local/nixlab-base-${STORE_HASH.slice(0, 16)}`, format: "qcow2", capacityBytes: 3 * GiB },
-                domain: `nixlab-local-${n}`,
+                domain: `nixlab-local.${n}`,
                 sizeKey: "nixlab:lab.nodes.rootDiskGiB",
             });
             expect(inputsOf(`${T}Volume`, `local-${n}-scratch`)).toEqual({
                 uri: "qemu:///system",
                 pool: "nixlab-local",
+                poolUuid: "uuid-local-net-pool",
                 name: `${n}.vol-scratch.qcow2`,
                 capacityBytes: 10 * GiB,
-                domain: `nixlab-local-${n}`,
+                domain: `nixlab-local.${n}`,
                 sizeKey: "nixlab:lab.nodes.volumes[0].sizeGiB",
             });
         }
@@ -197,6 +207,7 @@ describe("stacks/Pulumi.local.yaml on libvirt", () => {
         expect(seed).toEqual({
             uri: "qemu:///system",
             pool: "nixlab-local",
+            poolUuid: "uuid-local-net-pool",
             name: "node-2.cidata.iso",
             userData: "[secret]",
             networkConfig: renderNetworkConfig({
@@ -208,7 +219,7 @@ describe("stacks/Pulumi.local.yaml on libvirt", () => {
             }),
             vendorData: renderVendorData(readyCommand({ name: "node-2" } as NodeSpec)),
             hostname: "node-2",
-            instanceIdPrefix: "nixlab-local-node-2",
+            instanceIdPrefix: "nixlab-local.node-2",
         });
         const userData = revealValue(one(`${T}SeedVolume`, "local-node-2-cidata").inputs.userData) as string;
         expect(userData).toMatch(/^#cloud-config\n/);
@@ -218,7 +229,7 @@ describe("stacks/Pulumi.local.yaml on libvirt", () => {
     it("per node: a KVM domain with nested virtualization, UEFI, disks in order, on the lab network", () => {
         const d = inputsOf(`${T}Domain`, "local-node-1");
         const xml = d.xml as string;
-        expect(xml).toMatch(/^<domain type='kvm'>\n  <name>nixlab-local-node-1<\/name>\n  <memory unit='MiB'>4096<\/memory>\n  <vcpu placement='static'>2<\/vcpu>\n  <os firmware='efi'>\n/);
+        expect(xml).toMatch(/^<domain type='kvm'>\n  <name>nixlab-local\.node-1<\/name>\n  <metadata>\n    <nixlab-owner:owner xmlns:nixlab-owner='https:\/\/nixlab\.dev\/xmlns\/libvirt\/owner\/1' stack='local' lab='local' node='node-1'\/>\n  <\/metadata>\n  <memory unit='MiB'>4096<\/memory>\n  <vcpu placement='static'>2<\/vcpu>\n  <os firmware='efi'>\n/);
         expect(xml).toContain("<cpu mode='host-passthrough' check='none' migratable='off'/>");
         expect(xml).toContain("<type arch='x86_64' machine='q35'>hvm</type>");
         expect([...xml.matchAll(/<source file='([^']+)'\/>\n      <target dev='(vd.)'/g)].map((m) => `${m[2]} ${m[1]}`)).toEqual([
@@ -227,10 +238,10 @@ describe("stacks/Pulumi.local.yaml on libvirt", () => {
             "vdc /var/lib/libvirt/nixlab/local/node-1.cidata.iso",
         ]);
         expect(xml).toContain(`<mac address='${macAddress("local", "node-1")}'/>\n      <source network='nixlab-local'/>`);
-        expect(xml).toContain("<log file='/var/log/libvirt/qemu/nixlab-local-node-1.serial.log' append='off'/>");
+        expect(xml).toContain("<log file='/var/log/libvirt/qemu/nixlab-local.node-1.serial.log' append='off'/>");
         expect({ ...d, xml: undefined }).toEqual({
             uri: "qemu:///system",
-            name: "nixlab-local-node-1",
+            name: "nixlab-local.node-1",
             xml: undefined,
             tagsXml:
                 "<tags>" +
@@ -242,7 +253,7 @@ describe("stacks/Pulumi.local.yaml on libvirt", () => {
                 "<tag key='nixlab:stack'>local</tag>" +
                 "</tags>",
             metadataUri: "https://nixlab.dev/xmlns/libvirt/tags/1",
-            serialLog: "/var/log/libvirt/qemu/nixlab-local-node-1.serial.log",
+            serialLog: "/var/log/libvirt/qemu/nixlab-local.node-1.serial.log",
             hypervisorSsh: [],
             nodeName: "node-1",
             kvm: "nested",

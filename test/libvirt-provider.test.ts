@@ -16,13 +16,17 @@ import {
     volumeProvider,
     type DomainOutputs,
     type NetworkOutputs,
+    type PoolOutputs,
     type SeedVolumeOutputs,
     type VolumeOutputs,
 } from "../providers/libvirt/provider";
+import { renderOwnerXml } from "../providers/libvirt/render";
 
 const WORK = fs.mkdtempSync(path.join(os.tmpdir(), "nixlab-fake-virsh-"));
 const RULES = path.join(WORK, "rules.json");
 const LOG = path.join(WORK, "calls.log");
+/** The last XML given to \`virsh define\`. */
+const DEFINED = path.join(WORK, "defined.xml");
 const U = "qemu:///system";
 
 interface Rule {
@@ -33,7 +37,14 @@ interface Rule {
     stderr?: string;
 }
 
-const NOT_FOUND = { domain: "error: failed to get domain 'x'\n", pool: "error: failed to get pool 'x'\nerror: Storage pool not found: no storage pool with matching name 'x'\n" };
+const NOT_FOUND = {
+    domain: "error: failed to get domain 'x'\n",
+    network: "error: failed to get network 'x'\nerror: Network not found: no network with matching name 'x'\n",
+    pool: "error: failed to get pool 'x'\nerror: Storage pool not found: no storage pool with matching name 'x'\n",
+    vol: "error: failed to get vol 'x'\nerror: Storage volume not found: no storage vol with matching path 'x'\n",
+};
+/** What virsh prints when the connection drops mid-lookup: the same first line as "no such domain". */
+const DROPPED = "error: failed to get domain 'x'\nerror: Cannot recv data: Connection reset by peer\n";
 
 const SEP = "\x1f";
 
@@ -60,6 +71,7 @@ beforeAll(() => {
         `#!/bin/sh
 shift 2
 printf '%s\\n' "$*" >>'${LOG}'
+if [ "$1" = define ]; then cp "$2" '${DEFINED}'; fi
 joined="$*"
 IFS="$(printf '\\037')"
 while read -r re code out err; do
@@ -79,6 +91,7 @@ exit 0
         `#!/bin/sh
 printf '%s\\n' "$*" >>'${SSH_LOG}'
 cat '${SSH_OUT}'
+cat '${SSH_ERR}' >&2
 exit "$(cat '${SSH_CODE}')"
 `,
         { mode: 0o755 },
@@ -89,9 +102,11 @@ exit "$(cat '${SSH_CODE}')"
 const SSH_LOG = path.join(WORK, "ssh.log");
 const SSH_OUT = path.join(WORK, "ssh.out");
 const SSH_CODE = path.join(WORK, "ssh.code");
+const SSH_ERR = path.join(WORK, "ssh.err");
 
-function sshAnswers(out: string, code: number): void {
+function sshAnswers(out: string, code: number, err = ""): void {
     fs.writeFileSync(SSH_OUT, out);
+    fs.writeFileSync(SSH_ERR, err);
     fs.writeFileSync(SSH_CODE, String(code));
     fs.writeFileSync(SSH_LOG, "");
 }
@@ -99,61 +114,108 @@ function sshAnswers(out: string, code: number): void {
 beforeEach(() => answer([]));
 
 describe("Pool", () => {
-    const pool = { uri: U, name: "nixlab-dev", path: "/var/lib/libvirt/nixlab/dev" };
+    const owner = { stack: "dev", lab: "dev" };
+    const pool: PoolOutputs = { uri: U, name: "nixlab-dev", path: "/var/lib/libvirt/nixlab/dev", owner, uuid: "p1" };
+    const { uuid: _u, ...inputs } = pool;
+    const ours = [
+        { match: "^pool-uuid", stdout: "p1\n" },
+        { match: "^pool-dumpxml", stdout: "<pool type='dir'><target><path>/var/lib/libvirt/nixlab/dev</path></target></pool>\n" },
+    ];
 
-    it("replaces a pool deleted behind the program's back", async () => {
-        answer([{ match: "^pool-info", code: 1, stderr: NOT_FOUND.pool }]);
-        expect(await poolProvider.diff!("nixlab-dev", pool, pool)).toEqual({ changes: true, replaces: ["name"], deleteBeforeReplace: true });
+    it("replaces a pool a listing confirms gone", async () => {
+        answer([{ match: "^pool-uuid", code: 1, stderr: NOT_FOUND.pool }, { match: "^pool-list", stdout: "default\n" }]);
+        expect(await poolProvider.diff!("nixlab-dev", pool, inputs)).toEqual({ changes: true, replaces: ["name"], deleteBeforeReplace: true });
+        expect(calls()).toEqual(["pool-uuid nixlab-dev", "pool-list --all --name"]);
+    });
+
+    it("a pool of that name with another UUID fails loudly and is neither replaced nor deleted", async () => {
+        answer([{ match: "^pool-uuid", stdout: "p2\n" }]);
+        const msg =
+            "storage pool nixlab-dev on qemu:///system has UUID p2, but this stack created UUID p1: the object was removed and another one made under its name " +
+            "outside this stack run. nixlab does not change or delete it.";
+        await expect(poolProvider.diff!("nixlab-dev", pool, inputs)).rejects.toThrow(msg);
+        await expect(poolProvider.delete!("nixlab-dev", pool)).rejects.toThrow(msg);
+        expect(calls().filter((c) => /^(pool-destroy|pool-delete|pool-undefine|vol-delete)/.test(c))).toEqual([]);
     });
 
     it("starts a stopped pool, leaves a running one alone", async () => {
-        answer([{ match: "^pool-info", stdout: "Name: nixlab-dev\nState:          inactive\n" }]);
-        expect(await poolProvider.diff!("nixlab-dev", pool, pool)).toEqual({ changes: true, replaces: [] });
-        answer([{ match: "^pool-info", stdout: "Name: nixlab-dev\nState:          running\n" }]);
-        expect(await poolProvider.diff!("nixlab-dev", pool, pool)).toEqual({ changes: false, replaces: [] });
-        expect(calls()).toEqual(["pool-info nixlab-dev"]);
+        answer([...ours, { match: "^pool-info", stdout: "Name: nixlab-dev\nState:          inactive\n" }]);
+        expect(await poolProvider.diff!("nixlab-dev", pool, inputs)).toEqual({ changes: true, replaces: [] });
+        answer([...ours, { match: "^pool-info", stdout: "Name: nixlab-dev\nState:          running\n" }]);
+        expect(await poolProvider.diff!("nixlab-dev", pool, inputs)).toEqual({ changes: false, replaces: [] });
+        expect(calls()).toEqual(["pool-uuid nixlab-dev", "pool-dumpxml nixlab-dev", "pool-info nixlab-dev"]);
     });
 
     it("a new path is a new pool, decided without asking libvirt", async () => {
-        expect(await poolProvider.diff!("nixlab-dev", pool, { ...pool, path: "/srv/dev" })).toEqual({ changes: true, replaces: ["path"], deleteBeforeReplace: true });
+        expect(await poolProvider.diff!("nixlab-dev", pool, { ...inputs, path: "/srv/dev" })).toEqual({ changes: true, replaces: ["path"], deleteBeforeReplace: true });
         expect(calls()).toEqual([]);
     });
 
-    it("delete empties the pool, then removes its directory and definition", async () => {
+    it("delete removes the lab's volumes and marker; other files stay, and so does their directory", async () => {
         answer([
+            ...ours,
             { match: "^pool-info", stdout: "State:          running\n" },
-            { match: "^-q vol-list", stdout: " node-1.root.qcow2   /p/node-1.root.qcow2\n stray   /p/stray\n\n" },
+            { match: "^-q vol-list", stdout: " node-1.root.qcow2   /p/node-1.root.qcow2\n .nixlab-owner   /p/.nixlab-owner\n notes.txt   /p/notes.txt\n\n" },
         ]);
         await poolProvider.delete!("nixlab-dev", pool);
         expect(calls()).toEqual([
+            "pool-uuid nixlab-dev",
+            "pool-dumpxml nixlab-dev",
             "pool-info nixlab-dev",
             "pool-refresh nixlab-dev",
             "-q vol-list --pool nixlab-dev",
             "vol-delete --pool nixlab-dev node-1.root.qcow2",
-            "vol-delete --pool nixlab-dev stray",
+            "vol-delete --pool nixlab-dev .nixlab-owner",
             "pool-destroy nixlab-dev",
-            "pool-delete nixlab-dev",
             "pool-undefine nixlab-dev",
         ]);
     });
 
-    it("delete of a pool that is already gone succeeds", async () => {
-        answer([{ match: "^pool-info", code: 1, stderr: NOT_FOUND.pool }]);
+    it("delete of a pool holding only what the lab made removes its directory too", async () => {
+        answer([...ours, { match: "^pool-info", stdout: "State:          running\n" }, { match: "^-q vol-list", stdout: " nixlab-base-0123456789abcdef   /p/b\n" }]);
         await poolProvider.delete!("nixlab-dev", pool);
-        expect(calls()).toEqual(["pool-info nixlab-dev"]);
+        expect(calls().slice(-4)).toEqual(["vol-delete --pool nixlab-dev nixlab-base-0123456789abcdef", "pool-destroy nixlab-dev", "pool-delete nixlab-dev", "pool-undefine nixlab-dev"]);
+    });
+
+    it("delete of a pool a listing confirms gone succeeds", async () => {
+        answer([{ match: "^pool-uuid", code: 1, stderr: NOT_FOUND.pool }, { match: "^pool-list", stdout: "" }]);
+        await poolProvider.delete!("nixlab-dev", pool);
+        expect(calls()).toEqual(["pool-uuid nixlab-dev", "pool-list --all --name"]);
+    });
+
+    it("create in a directory holding someone else's files is refused; only the new definition is undone", async () => {
+        answer([
+            { match: "^pool-uuid", code: 1, stderr: NOT_FOUND.pool },
+            { match: "^pool-list", stdout: "" },
+            { match: "^-q vol-list", stdout: " notes.txt   /var/lib/libvirt/nixlab/dev/notes.txt\n" },
+        ]);
+        await expect(poolProvider.create(inputs)).rejects.toThrow(
+            "pool directory /var/lib/libvirt/nixlab/dev (nixlab:libvirt.poolDir) already exists on qemu:///system and holds files without this lab's ownership marker (notes.txt); " +
+                "nixlab makes a lab's pool only in a new directory or one marked for it (.nixlab-owner naming stack dev, lab dev), and never deletes files it did not create. " +
+                "Move those files away, or set nixlab:libvirt.poolDir to another directory.",
+        );
+        expect(calls()).toEqual([
+            "pool-uuid nixlab-dev",
+            "pool-list --all --name",
+            "pool-define-as nixlab-dev dir --target /var/lib/libvirt/nixlab/dev",
+            "pool-start nixlab-dev",
+            "pool-refresh nixlab-dev",
+            "-q vol-list --pool nixlab-dev",
+            "pool-destroy nixlab-dev",
+            "pool-undefine nixlab-dev",
+        ]);
     });
 
     it("create undoes a half-made pool when a step fails", async () => {
-        answer([{ match: "^pool-build", code: 1, stderr: "error: cannot create directory: Permission denied\n" }]);
-        await expect(poolProvider.create(pool)).rejects.toThrow(
-            "`virsh -c qemu:///system pool-build nixlab-dev` failed (exit 1): error: cannot create directory: Permission denied",
-        );
-        expect(calls()).toEqual([
-            "pool-define-as nixlab-dev dir --target /var/lib/libvirt/nixlab/dev",
-            "pool-build nixlab-dev",
-            "pool-destroy nixlab-dev",
-            "pool-undefine nixlab-dev",
+        answer([
+            { match: "^pool-uuid", code: 1, stderr: NOT_FOUND.pool },
+            { match: "^pool-list", stdout: "" },
+            { match: "^pool-start", code: 1, stderr: "error: cannot open directory '/var/lib/libvirt/nixlab/dev': Permission denied\n" },
         ]);
+        await expect(poolProvider.create(inputs)).rejects.toThrow(
+            "`virsh -c qemu:///system pool-start nixlab-dev` failed (exit 1): error: cannot open directory '/var/lib/libvirt/nixlab/dev': Permission denied",
+        );
+        expect(calls().slice(2)).toEqual(["pool-define-as nixlab-dev dir --target /var/lib/libvirt/nixlab/dev", "pool-start nixlab-dev", "pool-destroy nixlab-dev", "pool-undefine nixlab-dev"]);
     });
 });
 
@@ -161,15 +223,24 @@ describe("Network", () => {
     const a = { mac: "52:54:00:00:00:0a", name: "a", ip: "10.77.0.10" };
     const b = { mac: "52:54:00:00:00:0b", name: "b", ip: "10.77.0.11" };
     const c = { mac: "52:54:00:00:00:0c", name: "c", ip: "10.77.0.12" };
-    const olds: NetworkOutputs = { uri: U, name: "nixlab-dev", xml: "<network/>", hosts: [a, b], generation: "g1" };
+    const xml = (stack: string) => `<network>\n  <name>nixlab-dev</name>\n  <metadata>\n    ${renderOwnerXml({ stack, lab: "dev" })}\n  </metadata>\n</network>\n`;
+    const olds: NetworkOutputs = { uri: U, name: "nixlab-dev", xml: xml("dev"), hosts: [a, b], generation: "g1", uuid: "n1" };
+    const { generation: _g, uuid: _u, ...inputs } = olds;
+    const ours = [
+        { match: "^net-uuid", stdout: "n1\n" },
+        { match: "^net-dumpxml", stdout: xml("dev") },
+        { match: "^net-info", stdout: "Active:         yes\n" },
+    ];
 
     it("a node added or removed is an update of the running network, not a replacement", async () => {
-        answer([{ match: "^net-info", stdout: "Active:         yes\n" }]);
-        expect(await networkProvider.diff!("nixlab-dev", olds, { ...olds, hosts: [b, c] })).toEqual({ changes: true, replaces: [] });
-        answer([{ match: "^net-info", stdout: "Active:         yes\n" }]);
-        const r = await networkProvider.update!("nixlab-dev", olds, { uri: U, name: "nixlab-dev", xml: "<network/>", hosts: [b, c] });
-        expect(r.outs).toEqual({ uri: U, name: "nixlab-dev", xml: "<network/>", hosts: [b, c], generation: "g1" });
+        answer(ours);
+        expect(await networkProvider.diff!("nixlab-dev", olds, { ...inputs, hosts: [b, c] })).toEqual({ changes: true, replaces: [] });
+        answer(ours);
+        const r = await networkProvider.update!("nixlab-dev", olds, { ...inputs, hosts: [b, c] });
+        expect(r.outs).toEqual({ ...olds, hosts: [b, c] });
         expect(calls()).toEqual([
+            "net-uuid nixlab-dev",
+            "net-dumpxml nixlab-dev",
             "net-info nixlab-dev",
             "net-update nixlab-dev delete ip-dhcp-host <host mac='52:54:00:00:00:0a' name='a' ip='10.77.0.10'/> --live --config",
             "net-update nixlab-dev delete dns-host <host ip='10.77.0.10'><hostname>a</hostname></host> --live --config",
@@ -179,7 +250,7 @@ describe("Network", () => {
     });
 
     it("new XML replaces the network", async () => {
-        expect(await networkProvider.diff!("nixlab-dev", olds, { ...olds, xml: "<network><x/></network>" })).toEqual({
+        expect(await networkProvider.diff!("nixlab-dev", olds, { ...inputs, xml: "<network><x/></network>" })).toEqual({
             changes: true,
             replaces: ["xml"],
             deleteBeforeReplace: true,
@@ -187,8 +258,41 @@ describe("Network", () => {
     });
 
     it("an unchanged, running network is left alone", async () => {
-        answer([{ match: "^net-info", stdout: "Active:         yes\n" }]);
-        expect(await networkProvider.diff!("nixlab-dev", olds, { uri: U, name: "nixlab-dev", xml: "<network/>", hosts: [a, b] })).toEqual({ changes: false, replaces: [] });
+        answer(ours);
+        expect(await networkProvider.diff!("nixlab-dev", olds, inputs)).toEqual({ changes: false, replaces: [] });
+    });
+
+    it("create refuses another stack's network of the same name and changes nothing", async () => {
+        answer([{ match: "^net-uuid", stdout: "n9\n" }, { match: "^net-dumpxml", stdout: xml("prod") }]);
+        await expect(networkProvider.create(inputs)).rejects.toThrow(
+            "network nixlab-dev already exists on qemu:///system and is not this lab's: it belongs to stack prod, lab dev; this is stack dev, lab dev. " +
+                'nixlab never adopts, changes or deletes an object another owner made. Two stacks cannot use lab name "dev" on one hypervisor: ' +
+                "rename nixlab:lab.name in stack dev, or destroy stack prod first (nixlab destroy prod).",
+        );
+        expect(calls()).toEqual(["net-uuid nixlab-dev", "net-dumpxml nixlab-dev"]);
+    });
+
+    it("create makes its own orphan (same stack and lab) again", async () => {
+        answer([{ match: "^net-uuid", stdout: "n9\n" }, { match: "^net-dumpxml", stdout: xml("dev") }, { match: "^net-info", stdout: "Active:         yes\n" }]);
+        const r = await networkProvider.create({ ...inputs, hosts: [] });
+        expect(calls().map((l) => l.replace(/\/tmp\/\S+/, "<file>"))).toEqual([
+            "net-uuid nixlab-dev",
+            "net-dumpxml nixlab-dev",
+            "net-info nixlab-dev",
+            "net-destroy nixlab-dev",
+            "net-undefine nixlab-dev",
+            "net-define <file>",
+            "net-start nixlab-dev",
+            "net-autostart nixlab-dev",
+            "net-uuid nixlab-dev",
+        ]);
+        expect(r.outs).toMatchObject({ uuid: "n9" });
+    });
+
+    it("delete of a network that another one replaced fails loudly and deletes nothing", async () => {
+        answer([{ match: "^net-uuid", stdout: "n2\n" }]);
+        await expect(networkProvider.delete!("nixlab-dev", olds)).rejects.toThrow("network nixlab-dev on qemu:///system has UUID n2, but this stack created UUID n1");
+        expect(calls()).toEqual(["net-uuid nixlab-dev", "net-dumpxml nixlab-dev"]);
     });
 });
 
@@ -196,17 +300,22 @@ describe("Volume", () => {
     const olds: VolumeOutputs = {
         uri: U,
         pool: "nixlab-dev",
+        poolUuid: "p1",
         name: "node-1.root.qcow2",
         capacityBytes: 20 * 1024 ** 3,
         backing: { path: "/p/base", format: "qcow2", capacityBytes: 2 * 1024 ** 3 },
-        domain: "nixlab-dev-node-1",
+        domain: "nixlab-dev.node-1",
         sizeKey: "nixlab:lab.nodes[0].rootDiskGiB",
         path: "/p/node-1.root.qcow2",
+        key: "/p/node-1.root.qcow2",
         generation: "g1",
     };
-    const { path: _p, generation: _g, ...inputs } = olds;
+    const { path: _p, key: _k, generation: _g, ...inputs } = olds;
+    const pool = [{ match: "^pool-uuid", stdout: "p1\n" }];
+    const gone = [{ match: "^vol-info", code: 1, stderr: NOT_FOUND.vol }, { match: "^pool-list", stdout: "nixlab-dev\n" }, { match: "^-q vol-list", stdout: "" }];
 
     it("growing is an update; shrinking is a new disk", async () => {
+        answer(pool);
         expect(await volumeProvider.diff!("v", olds, { ...inputs, capacityBytes: 30 * 1024 ** 3 })).toEqual({ changes: true, replaces: [] });
         expect(await volumeProvider.diff!("v", olds, { ...inputs, capacityBytes: 10 * 1024 ** 3 })).toEqual({
             changes: true,
@@ -215,43 +324,73 @@ describe("Volume", () => {
         });
     });
 
-    it("a new image under the overlay is a new disk", async () => {
+    it("a new image under the overlay, or a recreated pool, is a new disk", async () => {
         expect(await volumeProvider.diff!("v", olds, { ...inputs, backing: { ...inputs.backing!, path: "/p/base2" } })).toEqual({
             changes: true,
             replaces: ["backing"],
             deleteBeforeReplace: true,
         });
+        expect(await volumeProvider.diff!("v", olds, { ...inputs, poolUuid: "p2" })).toEqual({ changes: true, replaces: ["poolUuid"], deleteBeforeReplace: true });
+        expect(calls()).toEqual([]);
     });
 
-    it("a volume deleted behind the program's back is replaced", async () => {
-        answer([{ match: "^vol-info", code: 1, stderr: "error: failed to get vol 'x'\nerror: Storage volume not found: no storage vol with matching path 'x'\n" }]);
+    it("a volume a listing confirms gone is replaced", async () => {
+        answer([...pool, ...gone]);
         expect(await volumeProvider.diff!("v", olds, inputs)).toEqual({ changes: true, replaces: ["name"], deleteBeforeReplace: true });
+        expect(calls()).toEqual([
+            "pool-uuid nixlab-dev",
+            "pool-dumpxml nixlab-dev",
+            "vol-info --pool nixlab-dev node-1.root.qcow2",
+            "pool-list --all --name",
+            "-q vol-list --pool nixlab-dev",
+        ]);
+    });
+
+    it("a volume still listed after a failed lookup is not gone", async () => {
+        answer([...pool, { match: "^vol-info", code: 1, stderr: "error: Cannot recv data: Connection reset by peer\n" }, { match: "^pool-list", stdout: "nixlab-dev\n" }, { match: "^-q vol-list", stdout: " node-1.root.qcow2 /p/node-1.root.qcow2\n" }]);
+        await expect(volumeProvider.diff!("v", olds, inputs)).rejects.toThrow("volume node-1.root.qcow2 is still listed in pool nixlab-dev, so it is not gone; try again");
+    });
+
+    it("in a pool that is not the one this stack made: fails loudly, touches nothing", async () => {
+        answer([{ match: "^pool-uuid", stdout: "p9\n" }]);
+        await expect(volumeProvider.diff!("v", olds, inputs)).rejects.toThrow("storage pool nixlab-dev on qemu:///system has UUID p9, but this stack created UUID p1");
+        await expect(volumeProvider.delete!("v", olds)).rejects.toThrow("has UUID p9");
+        await expect(volumeProvider.create(inputs)).rejects.toThrow("has UUID p9");
+        expect(calls().filter((c) => /^vol-(delete|create)/.test(c))).toEqual([]);
     });
 
     it("grows a disk in use through QEMU (blockresize), a disk at rest with vol-resize", async () => {
-        answer([{ match: "^domstate", stdout: "running\n\n" }]);
+        answer([...pool, { match: "^domstate", stdout: "running\n\n" }]);
         const r = await volumeProvider.update!("v", olds, { ...inputs, capacityBytes: 30 * 1024 ** 3 });
-        expect(calls()).toEqual(["domstate nixlab-dev-node-1", `blockresize nixlab-dev-node-1 /p/node-1.root.qcow2 ${30 * 1024 ** 3}B`]);
+        expect(calls()).toEqual(["pool-uuid nixlab-dev", "pool-dumpxml nixlab-dev", "domstate nixlab-dev.node-1", `blockresize nixlab-dev.node-1 /p/node-1.root.qcow2 ${30 * 1024 ** 3}B`]);
         expect(r.outs).toEqual({ ...olds, capacityBytes: 30 * 1024 ** 3 });
-        answer([{ match: "^domstate", stdout: "shut off\n\n" }]);
+        answer([...pool, { match: "^domstate", stdout: "shut off\n\n" }]);
         await volumeProvider.update!("v", olds, { ...inputs, capacityBytes: 30 * 1024 ** 3 });
-        expect(calls()).toEqual(["domstate nixlab-dev-node-1", `vol-resize --pool nixlab-dev node-1.root.qcow2 ${30 * 1024 ** 3}B`]);
+        expect(calls().slice(2)).toEqual(["domstate nixlab-dev.node-1", `vol-resize --pool nixlab-dev node-1.root.qcow2 ${30 * 1024 ** 3}B`]);
     });
 
-    it("creates an overlay backed by the image", async () => {
-        answer([{ match: "^vol-path", stdout: "/p/node-1.root.qcow2\n" }]);
+    it("creates an overlay backed by the image, after removing an unrecorded one a killed run left", async () => {
+        answer([...pool, { match: "^vol-path", stdout: "/p/node-1.root.qcow2\n" }, { match: "^vol-key", stdout: "/p/node-1.root.qcow2\n" }]);
         const r = await volumeProvider.create(inputs);
         expect(calls()).toEqual([
+            "pool-uuid nixlab-dev",
+            "pool-dumpxml nixlab-dev",
+            "vol-info --pool nixlab-dev node-1.root.qcow2",
+            "vol-delete --pool nixlab-dev node-1.root.qcow2",
             `vol-create-as nixlab-dev node-1.root.qcow2 ${20 * 1024 ** 3}B --format qcow2 --backing-vol /p/base --backing-vol-format qcow2`,
             "vol-path --pool nixlab-dev node-1.root.qcow2",
+            "vol-key --pool nixlab-dev node-1.root.qcow2",
         ]);
-        expect(r.outs).toMatchObject({ path: "/p/node-1.root.qcow2", generation: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+        expect(r.outs).toMatchObject({ path: "/p/node-1.root.qcow2", key: "/p/node-1.root.qcow2", generation: expect.stringMatching(/^[0-9a-f-]{36}$/) });
     });
 
-    it("delete of a volume (or pool) that is gone succeeds", async () => {
-        answer([{ match: "^vol-delete", code: 1, stderr: NOT_FOUND.pool }]);
+    it("delete of a volume a listing confirms gone succeeds; so does one whose pool is gone", async () => {
+        answer([...pool, ...gone]);
         await volumeProvider.delete!("v", olds);
-        expect(calls()).toEqual(["vol-delete --pool nixlab-dev node-1.root.qcow2"]);
+        expect(calls().filter((c) => c.startsWith("vol-delete"))).toEqual([]);
+        answer([{ match: "^pool-uuid", code: 1, stderr: NOT_FOUND.pool }, { match: "^pool-list", stdout: "" }]);
+        await volumeProvider.delete!("v", olds);
+        expect(calls()).toEqual(["pool-uuid nixlab-dev", "pool-list --all --name"]);
     });
 });
 
@@ -259,19 +398,21 @@ describe("SeedVolume", () => {
     const olds: SeedVolumeOutputs = {
         uri: U,
         pool: "nixlab-dev",
+        poolUuid: "p1",
         name: "node-1.cidata.iso",
         networkConfig: "version: 2\n",
         vendorData: "#!/bin/sh\n",
         hostname: "node-1",
-        instanceIdPrefix: "nixlab-dev-node-1",
+        instanceIdPrefix: "nixlab-dev.node-1",
         // sha256("#cloud-config\n")
         userDataSha256: "88c95955b024402aa9572b663f7eeb134f01343bb92af27b50e97e72b22c565f",
-        instanceId: "nixlab-dev-node-1-x",
+        instanceId: "nixlab-dev.node-1-x",
         path: "/p/node-1.cidata.iso",
+        key: "/p/node-1.cidata.iso",
     };
+    const { userDataSha256: _h, instanceId: _i, path: _p, key: _k, ...rest } = olds;
 
     it("new user-data is a new seed (compared by hash: the secret never lands in outputs)", async () => {
-        const { userDataSha256: _h, instanceId: _i, path: _p, ...rest } = olds;
         expect(await seedVolumeProvider.diff!("s", olds, { ...rest, userData: "#cloud-config\nhostname: x\n" })).toEqual({
             changes: true,
             replaces: ["userData"],
@@ -280,18 +421,32 @@ describe("SeedVolume", () => {
     });
 
     it("the same user-data on an existing seed is no change", async () => {
-        const { userDataSha256: _h, instanceId: _i, path: _p, ...rest } = olds;
+        answer([{ match: "^pool-uuid", stdout: "p1\n" }]);
         expect(await seedVolumeProvider.diff!("s", olds, { ...rest, userData: "#cloud-config\n" })).toEqual({ changes: false });
-        expect(calls()).toEqual(["vol-info --pool nixlab-dev node-1.cidata.iso"]);
+        expect(calls()).toEqual(["pool-uuid nixlab-dev", "pool-dumpxml nixlab-dev", "vol-info --pool nixlab-dev node-1.cidata.iso"]);
+    });
+
+    it("delete removes temp dirs with seed content that a killed run left", async () => {
+        // A pid that cannot be running: above the kernel's pid_max.
+        const stale = fs.mkdtempSync(path.join(os.tmpdir(), "nixlab-libvirt-99999999-"));
+        fs.writeFileSync(path.join(stale, "user-data"), "#cloud-config\n");
+        const live = fs.mkdtempSync(path.join(os.tmpdir(), `nixlab-libvirt-${process.pid}-`));
+        answer([{ match: "^pool-uuid", stdout: "p1\n" }]);
+        await seedVolumeProvider.delete!("s", olds);
+        expect(fs.existsSync(stale)).toBe(false);
+        expect(fs.existsSync(live)).toBe(true);
+        fs.rmSync(live, { recursive: true });
+        expect(calls()).toEqual(["pool-uuid nixlab-dev", "pool-dumpxml nixlab-dev", "vol-info --pool nixlab-dev node-1.cidata.iso", "vol-delete --pool nixlab-dev node-1.cidata.iso"]);
     });
 });
 
 describe("Domain", () => {
-    const log = path.join(WORK, "serial.log");
+    const log = path.join(WORK, "nixlab-dev.node-1.serial.log");
+    const owned = (stack: string) => `<domain type='qemu'>\n  <name>nixlab-dev.node-1</name>\n  <metadata>\n    ${renderOwnerXml({ stack, lab: "dev", node: "node-1" })}\n  </metadata>\n  <memory unit='MiB'>1024</memory>\n  <vcpu placement='static'>1</vcpu>\n</domain>\n`;
     const olds: DomainOutputs = {
         uri: U,
-        name: "nixlab-dev-node-1",
-        xml: "<domain/>",
+        name: "nixlab-dev.node-1",
+        xml: owned("dev"),
         tagsXml: "<tags/>",
         metadataUri: "https://nixlab.dev/xmlns/libvirt/tags/1",
         serialLog: log,
@@ -303,11 +458,17 @@ describe("Domain", () => {
         restartOn: ["g1"],
         uuid: "u1",
         ready: "NIXLAB-READY node=node-1 kvm=ok",
+        lastBoot: "created",
     };
-    const { uuid: _u, ready: _r, ...inputs } = olds;
+    const { uuid: _u, ready: _r, lastBoot: _l, ...inputs } = olds;
     const running = [
         { match: "^domuuid", stdout: "u1\n" },
+        { match: "^dumpxml", stdout: owned("dev") },
         { match: "^domstate", stdout: "running\n" },
+    ];
+    const absent = [
+        { match: "^domuuid", code: 1, stderr: NOT_FOUND.domain },
+        { match: "^list --all --name", stdout: "other\n\n" },
     ];
 
     it("unchanged and running: nothing to do", async () => {
@@ -315,11 +476,64 @@ describe("Domain", () => {
         expect(await domainProvider.diff!("d", olds, inputs)).toEqual({ changes: false, replaces: [] });
     });
 
-    it("undefined behind the program's back, or redefined by someone else: replaced", async () => {
-        answer([{ match: "^domuuid", code: 1, stderr: NOT_FOUND.domain }]);
+    it("undefined behind the program's back (a listing confirms it): replaced", async () => {
+        answer(absent);
         expect(await domainProvider.diff!("d", olds, inputs)).toEqual({ changes: true, replaces: ["uuid"], deleteBeforeReplace: true });
-        answer([{ match: "^domuuid", stdout: "u2\n" }]);
-        expect(await domainProvider.diff!("d", olds, inputs)).toEqual({ changes: true, replaces: ["uuid"], deleteBeforeReplace: true });
+        expect(calls()).toEqual(["domuuid nixlab-dev.node-1", "list --all --name"]);
+    });
+
+    it("a failed lookup of a listed domain (dropped connection): neither replaced nor deleted nor forgotten", async () => {
+        answer([{ match: "^domuuid", code: 1, stderr: DROPPED }, { match: "^list --all --name", stdout: "nixlab-dev.node-1\n\n" }]);
+        const msg =
+            "`virsh -c qemu:///system domuuid nixlab-dev.node-1` failed (exit 1): error: failed to get domain 'x' | error: Cannot recv data: Connection reset by peer; " +
+            "domain nixlab-dev.node-1 is still listed, so it is not gone: the lookup itself failed (connection, daemon restart); try again";
+        await expect(domainProvider.diff!("d", olds, inputs)).rejects.toThrow(msg);
+        await expect(domainProvider.delete!("d", olds)).rejects.toThrow(msg);
+        expect(calls().filter((c) => /^(destroy|undefine)/.test(c))).toEqual([]);
+    });
+
+    it("a failed listing proves nothing either", async () => {
+        answer([{ match: "^domuuid", code: 1, stderr: DROPPED }, { match: "^list", code: 1, stderr: "error: failed to connect to the hypervisor\n" }]);
+        await expect(domainProvider.diff!("d", olds, inputs)).rejects.toThrow("`virsh -c qemu:///system list --all --name` failed (exit 1): error: failed to connect to the hypervisor");
+    });
+
+    it("redefined by someone else (another UUID): fails loudly, never changed or deleted", async () => {
+        answer([{ match: "^domuuid", stdout: "u2\n" }, { match: "^dumpxml", stdout: owned("dev") }]);
+        const msg = "domain nixlab-dev.node-1 on qemu:///system has UUID u2, but this stack created UUID u1";
+        await expect(domainProvider.diff!("d", olds, inputs)).rejects.toThrow(msg);
+        await expect(domainProvider.update!("d", olds, inputs)).rejects.toThrow(msg);
+        await expect(domainProvider.delete!("d", olds)).rejects.toThrow(msg);
+        expect(calls().filter((c) => !/^(domuuid|dumpxml)/.test(c))).toEqual([]);
+    });
+
+    it("create refuses another stack's domain of the same name and changes nothing", async () => {
+        answer([{ match: "^domuuid", stdout: "u9\n" }, { match: "^dumpxml", stdout: owned("prod") }]);
+        await expect(domainProvider.create(inputs)).rejects.toThrow(
+            "domain nixlab-dev.node-1 already exists on qemu:///system and is not this lab's: it belongs to stack prod, lab dev, node node-1; " +
+                "this is stack dev, lab dev, node node-1. nixlab never adopts, changes or deletes an object another owner made.",
+        );
+        answer([{ match: "^domuuid", stdout: "u9\n" }, { match: "^dumpxml", stdout: "<domain><name>nixlab-dev.node-1</name></domain>" }]);
+        await expect(domainProvider.create(inputs)).rejects.toThrow(
+            "it belongs to nobody nixlab knows (no nixlab owner stamp: made by hand, by another tool, or by an older nixlab); this is stack dev, lab dev, node node-1.",
+        );
+        expect(calls()).toEqual(["domuuid nixlab-dev.node-1", "dumpxml nixlab-dev.node-1"]);
+    });
+
+    it("create adopts its own node left by a killed run: same UUID, booted again", async () => {
+        fs.writeFileSync(log, "NIXLAB-READY node=node-1 kvm=ok\n");
+        answer([{ match: "^domuuid", stdout: "u9\n" }, { match: "^dumpxml", stdout: owned("dev") }]);
+        const r = await domainProvider.create(inputs);
+        expect(calls().map((l) => l.replace(/^define \S+/, "define <file>"))).toEqual([
+            "domuuid nixlab-dev.node-1",
+            "dumpxml nixlab-dev.node-1",
+            "destroy nixlab-dev.node-1",
+            "define <file>",
+            `metadata nixlab-dev.node-1 https://nixlab.dev/xmlns/libvirt/tags/1 --key nixlab --set <tags/> --config`,
+            "start nixlab-dev.node-1",
+            "domuuid nixlab-dev.node-1",
+        ]);
+        expect(fs.readFileSync(DEFINED, "utf8")).toContain("  <name>nixlab-dev.node-1</name>\n  <uuid>u9</uuid>\n");
+        expect(r.outs).toMatchObject({ uuid: "u9", lastBoot: "adopted" });
     });
 
     it("a tag change is applied live, without a reboot", async () => {
@@ -329,10 +543,30 @@ describe("Domain", () => {
         answer(running);
         const r = await domainProvider.update!("d", olds, news);
         expect(calls()).toEqual([
-            "domstate nixlab-dev-node-1",
-            `metadata nixlab-dev-node-1 https://nixlab.dev/xmlns/libvirt/tags/1 --key nixlab --set <tags><tag key='a'>b</tag></tags> --config --live`,
+            "domuuid nixlab-dev.node-1",
+            "dumpxml nixlab-dev.node-1",
+            "domstate nixlab-dev.node-1",
+            `metadata nixlab-dev.node-1 https://nixlab.dev/xmlns/libvirt/tags/1 --key nixlab --set <tags><tag key='a'>b</tag></tags> --config --live`,
         ]);
         expect(r.outs).toEqual({ ...olds, tagsXml: news.tagsXml });
+    });
+
+    it("more vCPUs and memory: redefined under the same UUID, restarted, and the reason recorded", async () => {
+        fs.writeFileSync(log, "NIXLAB-READY node=node-1 kvm=ok\n");
+        const news = { ...inputs, xml: olds.xml.replace(">1</vcpu>", ">2</vcpu>").replace(">1024</memory>", ">1536</memory>") };
+        answer(running);
+        const r = await domainProvider.update!("d", olds, news);
+        expect(calls().map((l) => l.replace(/^define \S+/, "define <file>"))).toEqual([
+            "domuuid nixlab-dev.node-1",
+            "dumpxml nixlab-dev.node-1",
+            "domstate nixlab-dev.node-1",
+            "define <file>",
+            `metadata nixlab-dev.node-1 https://nixlab.dev/xmlns/libvirt/tags/1 --key nixlab --set <tags/> --config`,
+            "destroy nixlab-dev.node-1",
+            "start nixlab-dev.node-1",
+        ]);
+        expect(fs.readFileSync(DEFINED, "utf8")).toBe(news.xml.replace("</name>\n", "</name>\n  <uuid>u1</uuid>\n"));
+        expect(r.outs).toMatchObject({ uuid: "u1", lastBoot: "restarted: vcpus 1 -> 2; memory (MiB) 1024 -> 1536" });
     });
 
     it("a recreated disk reboots the node and waits for its readiness line again", async () => {
@@ -342,38 +576,41 @@ describe("Domain", () => {
         expect(await domainProvider.diff!("d", olds, news)).toEqual({ changes: true, replaces: [] });
         answer(running);
         const r = await domainProvider.update!("d", olds, news);
-        expect(calls()).toEqual(["domstate nixlab-dev-node-1", "destroy nixlab-dev-node-1", "start nixlab-dev-node-1"]);
-        expect(r.outs).toEqual({ ...olds, restartOn: ["g2"] });
+        expect(calls()).toEqual(["domuuid nixlab-dev.node-1", "dumpxml nixlab-dev.node-1", "domstate nixlab-dev.node-1", "destroy nixlab-dev.node-1", "start nixlab-dev.node-1"]);
+        expect(r.outs).toEqual({ ...olds, restartOn: ["g2"], lastBoot: "restarted: a disk or the network was recreated" });
     });
 
-    it("a stopped node is started", async () => {
+    it("a stopped node is started; a failed domstate is not 'stopped'", async () => {
         fs.writeFileSync(log, "NIXLAB-READY node=node-1 kvm=ok\n");
-        answer([{ match: "^domuuid", stdout: "u1\n" }, { match: "^domstate", stdout: "shut off\n" }]);
+        answer([running[0]!, running[1]!, { match: "^domstate", stdout: "shut off\n" }]);
         expect(await domainProvider.diff!("d", olds, inputs)).toEqual({ changes: true, replaces: [] });
         await domainProvider.update!("d", olds, inputs);
-        expect(calls()).toEqual(["domuuid nixlab-dev-node-1", "domstate nixlab-dev-node-1", "domstate nixlab-dev-node-1", "start nixlab-dev-node-1"]);
+        expect(calls().slice(3)).toEqual(["domuuid nixlab-dev.node-1", "dumpxml nixlab-dev.node-1", "domstate nixlab-dev.node-1", "start nixlab-dev.node-1"]);
+        answer([running[0]!, running[1]!, { match: "^domstate", code: 1, stderr: DROPPED }]);
+        await expect(domainProvider.diff!("d", olds, inputs)).rejects.toThrow("domstate nixlab-dev.node-1` failed (exit 1)");
     });
 
     it("a node that stops before it is ready fails the create and leaves no domain behind", async () => {
         fs.writeFileSync(log, "Kernel panic - not syncing: VFS: Unable to mount root fs\r\n");
-        answer([{ match: "^domstate", stdout: "shut off\n" }]);
+        answer([...absent, { match: "^domstate", stdout: "shut off\n" }]);
         await expect(domainProvider.create(inputs)).rejects.toThrow(
-            `domain nixlab-dev-node-1 stopped (shut off) before cloud-init finished; last console lines (${log}):\nKernel panic - not syncing: VFS: Unable to mount root fs\n`,
+            `domain nixlab-dev.node-1 stopped (shut off) before cloud-init finished; last console lines (${log}):\nKernel panic - not syncing: VFS: Unable to mount root fs\n`,
         );
-        const cmds = calls();
-        expect(cmds[0]).toMatch(/^define \/.*\/domain\.xml$/);
-        expect(cmds.slice(1)).toEqual([
-            `metadata nixlab-dev-node-1 https://nixlab.dev/xmlns/libvirt/tags/1 --key nixlab --set <tags/> --config`,
-            "start nixlab-dev-node-1",
-            "domstate nixlab-dev-node-1",
-            "destroy nixlab-dev-node-1",
-            "undefine nixlab-dev-node-1 --nvram",
+        expect(calls().map((l) => l.replace(/^define \S+/, "define <file>"))).toEqual([
+            "domuuid nixlab-dev.node-1",
+            "list --all --name",
+            "define <file>",
+            `metadata nixlab-dev.node-1 https://nixlab.dev/xmlns/libvirt/tags/1 --key nixlab --set <tags/> --config`,
+            "start nixlab-dev.node-1",
+            "domstate nixlab-dev.node-1",
+            "destroy nixlab-dev.node-1",
+            "undefine nixlab-dev.node-1 --nvram",
         ]);
     });
 
     it("a node without /dev/kvm fails readiness when it asked for KVM", async () => {
         fs.writeFileSync(log, "NIXLAB-READY node=node-1 kvm=missing\r\n");
-        answer([]);
+        answer(absent);
         await expect(domainProvider.create({ ...inputs, kvm: "nested" })).rejects.toThrow(
             "node node-1 booted but has no /dev/kvm although kvm: nested was asked for. Enable nested virtualization on the hypervisor",
         );
@@ -381,26 +618,63 @@ describe("Domain", () => {
 
     it("on a remote hypervisor, reads the serial log over ssh (sudo -n when the user cannot)", async () => {
         sshAnswers("NIXLAB-READY node=node-1 kvm=ok\r\n", 0);
-        const r = await domainProvider.create({ ...inputs, hypervisorSsh: ["-p", "2200", "alice@hv"], serialLog: "/var/log/libvirt/qemu/it's.log" });
-        expect(r.outs).toMatchObject({ ready: "NIXLAB-READY node=node-1 kvm=ok" });
+        answer(absent);
+        // The stand-in's domuuid keeps failing after the start, so the create ends (and undoes itself) there; the log read is what counts.
+        await expect(domainProvider.create({ ...inputs, hypervisorSsh: ["-p", "2200", "alice@hv"], serialLog: "/var/log/libvirt/qemu/it's.log" })).rejects.toThrow(
+            "domuuid nixlab-dev.node-1` failed",
+        );
+        expect(calls().slice(-2)).toEqual(["destroy nixlab-dev.node-1", "undefine nixlab-dev.node-1 --nvram"]);
         expect(fs.readFileSync(SSH_LOG, "utf8")).toBe(
             "-o BatchMode=yes -p 2200 alice@hv if [ ! -e '/var/log/libvirt/qemu/it'\\''s.log' ]; then exit 0; fi; " +
                 "cat '/var/log/libvirt/qemu/it'\\''s.log' 2>/dev/null || sudo -n cat '/var/log/libvirt/qemu/it'\\''s.log'\n",
         );
     });
 
+    it("ssh to the hypervisor failing (exit 255) is reported with ssh's words after a few tries, not after the readiness timeout", async () => {
+        sshAnswers("", 255, "alice@hv: Permission denied (publickey).\n");
+        answer([...absent, { match: "^domstate", stdout: "running\n" }]);
+        await expect(domainProvider.create({ ...inputs, readyTimeoutSeconds: 600, hypervisorSsh: ["alice@hv"] })).rejects.toThrow(
+            `node node-1: cannot read its serial log ${log} on the hypervisor (ssh alice@hv): ssh failed (exit 255) 3 times in a row: ` +
+                "alice@hv: Permission denied (publickey). Exit 255 is ssh itself failing (authentication, host key, connection refused), not the node;",
+        );
+        // Three reads (two polls apart), not 300 over the 600 s timeout.
+        expect(fs.readFileSync(SSH_LOG, "utf8").split("\n").filter((l) => l !== "")).toHaveLength(3);
+        // ...and the half-made domain is gone again.
+        expect(calls().slice(-2)).toEqual(["destroy nixlab-dev.node-1", "undefine nixlab-dev.node-1 --nvram"]);
+    });
+
     it("says what to do when the serial log is root-only, instead of timing out", async () => {
         sshAnswers("", 1);
-        fs.writeFileSync(SSH_OUT, "");
+        answer(absent);
         await expect(domainProvider.create({ ...inputs, hypervisorSsh: ["alice@hv"] })).rejects.toThrow(
             `cannot read node node-1's serial log ${log} on the hypervisor (ssh alice@hv): virtlogd writes it for root only, and readiness is read from it (permission denied). ` +
                 "Run Pulumi as root, connect as root (qemu+ssh://root@host/system), or allow this user `sudo -n cat` on nixlab:libvirt.serialLogDir",
         );
     });
 
-    it("delete is idempotent", async () => {
-        answer([{ match: ".", code: 1, stderr: NOT_FOUND.domain }]);
+    it("delete stops and undefines the node, then removes its serial log and rotated copies", async () => {
+        fs.writeFileSync(log, "console\n");
+        fs.writeFileSync(`${log}.0`, "older console\n");
+        fs.writeFileSync(`${log}.keep`, "not a rotation\n");
+        answer(running);
         await domainProvider.delete!("d", olds);
-        expect(calls()).toEqual(["destroy nixlab-dev-node-1", "undefine nixlab-dev-node-1 --nvram"]);
+        expect(calls()).toEqual(["domuuid nixlab-dev.node-1", "dumpxml nixlab-dev.node-1", "destroy nixlab-dev.node-1", "undefine nixlab-dev.node-1 --nvram"]);
+        expect([fs.existsSync(log), fs.existsSync(`${log}.0`), fs.existsSync(`${log}.keep`)]).toEqual([false, false, true]);
+        fs.rmSync(`${log}.keep`);
+    });
+
+    it("delete of a node a listing confirms gone still removes its serial log; on a remote hypervisor over ssh", async () => {
+        fs.writeFileSync(log, "console\n");
+        answer(absent);
+        await domainProvider.delete!("d", olds);
+        expect(calls()).toEqual(["domuuid nixlab-dev.node-1", "list --all --name"]);
+        expect(fs.existsSync(log)).toBe(false);
+        sshAnswers("", 0);
+        answer(absent);
+        await domainProvider.delete!("d", { ...olds, hypervisorSsh: ["-p", "2200", "alice@hv"], serialLog: "/var/log/libvirt/qemu/x.log" });
+        expect(fs.readFileSync(SSH_LOG, "utf8")).toBe(
+            "-o BatchMode=yes -p 2200 alice@hv rm -f -- '/var/log/libvirt/qemu/x.log' '/var/log/libvirt/qemu/x.log'.[0-9]* 2>/dev/null || " +
+                "sudo -n rm -f -- '/var/log/libvirt/qemu/x.log' '/var/log/libvirt/qemu/x.log'.[0-9]*\n",
+        );
     });
 });

@@ -11,7 +11,19 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { READY_MARKER, readyCommand } from "../components/cloudinit";
 import type { NodeSpec } from "../components/spec";
-import { findReadyLine, isNotFound, renderMetaData, seedInstanceId } from "../providers/libvirt/provider";
+import {
+    findReadyLine,
+    isLabVolume,
+    OWNER_NS,
+    parseOwner,
+    POOL_MARKER,
+    renderMetaData,
+    restartReasons,
+    sameOwner,
+    seedInstanceId,
+    withUuid,
+} from "../providers/libvirt/provider";
+import { OWNER_URI, renderOwnerXml } from "../providers/libvirt/render";
 import {
     bridgeName,
     cpuModeFor,
@@ -33,6 +45,9 @@ import {
 
 const NAT_BIOS_KERNEL = `<domain type='qemu'>
   <name>nixlab-dev-node-1</name>
+  <metadata>
+    <nixlab-owner:owner xmlns:nixlab-owner='https://nixlab.dev/xmlns/libvirt/owner/1' stack='dev-stack' lab='dev' node='node-1'/>
+  </metadata>
   <memory unit='MiB'>1024</memory>
   <vcpu placement='static'>1</vcpu>
   <os>
@@ -67,7 +82,7 @@ const NAT_BIOS_KERNEL = `<domain type='qemu'>
       <model type='virtio'/>
     </interface>
     <serial type='pty'>
-      <log file='/var/log/libvirt/qemu/nixlab-dev-node-1.serial.log' append='off'/>
+      <log file='/var/log/libvirt/qemu/nixlab-dev.node-1.serial.log' append='off'/>
       <target port='0'/>
     </serial>
     <console type='pty'>
@@ -100,7 +115,8 @@ describe("domain XML", () => {
                     { path: "/p/node-1.cidata.iso", format: "raw", readonly: true },
                 ],
                 nic: { kind: "network", network: "nixlab-dev", mac: "52:54:00:aa:bb:cc" },
-                serialLog: "/var/log/libvirt/qemu/nixlab-dev-node-1.serial.log",
+                serialLog: "/var/log/libvirt/qemu/nixlab-dev.node-1.serial.log",
+                owner: { stack: "dev-stack", lab: "dev", node: "node-1" },
             }),
         ).toBe(NAT_BIOS_KERNEL);
     });
@@ -121,6 +137,7 @@ describe("domain XML", () => {
         ],
         nic: { kind: "user", mac: "52:54:00:aa:bb:cd", netdev: userNetdev({ cidr: "10.77.0.0/24", address: "10.77.0.11", sshPort: 2223 }) },
         serialLog: "/l/x.log",
+        owner: { stack: "s", lab: "dev", node: "node-2" },
     });
 
     it("KVM nested: host-passthrough CPU on a kvm domain", () => {
@@ -179,6 +196,7 @@ describe("domain XML", () => {
             disks: [{ path: "/p/r", format: "qcow2" }],
             nic: { kind: "network", network: "nixlab-dev", mac: "52:54:00:aa:bb:ce" },
             serialLog: "/l/y.log",
+            owner: { stack: "s", lab: "dev", node: "n3" },
         });
         expect(xml).toContain(
             [
@@ -210,10 +228,12 @@ describe("domain XML", () => {
             disks: [{ path: "/it's", format: "qcow2" }],
             nic: { kind: "network", network: "n", mac: "52:54:00:00:00:01" },
             serialLog: "/l",
+            owner: { stack: "a&b", lab: "x", node: "y'z" },
         });
         expect(xml).toContain("<name>a&amp;b</name>");
         expect(xml).toContain("<cmdline>console=ttyS0 x=&apos;1&apos; &lt;y&gt;</cmdline>");
         expect(xml).toContain("<source file='/it&apos;s'/>");
+        expect(xml).toContain("stack='a&amp;b' lab='x' node='y&apos;z'/>");
     });
 
     it.each([
@@ -247,8 +267,11 @@ describe("domain XML", () => {
 
 describe("network XML", () => {
     it("NAT with the gateway at .1 and a DHCP range at the top, away from the nodes", () => {
-        expect(renderNetworkXml({ lab: "dev", cidr: "10.77.0.0/24" })).toBe(`<network>
+        expect(renderNetworkXml({ lab: "dev", cidr: "10.77.0.0/24", owner: { stack: "dev-stack", lab: "dev" } })).toBe(`<network>
   <name>nixlab-dev</name>
+  <metadata>
+    <nixlab-owner:owner xmlns:nixlab-owner='https://nixlab.dev/xmlns/libvirt/owner/1' stack='dev-stack' lab='dev'/>
+  </metadata>
   <forward mode='nat'/>
   <bridge name='nxl-ef260e9aa3' stp='on' delay='0'/>
   <dns enable='yes'/>
@@ -286,8 +309,8 @@ describe("names and addresses", () => {
     });
 
     it("every libvirt object of a lab is found by the nixlab- prefix, volumes cannot collide", () => {
-        expect(domainName("dev", "node-1")).toBe("nixlab-dev-node-1");
-        expect(serialLogPath("/var/log/libvirt/qemu", "dev", "node-1")).toBe("/var/log/libvirt/qemu/nixlab-dev-node-1.serial.log");
+        expect(domainName("dev", "node-1")).toBe("nixlab-dev.node-1");
+        expect(serialLogPath("/var/log/libvirt/qemu", "dev", "node-1")).toBe("/var/log/libvirt/qemu/nixlab-dev.node-1.serial.log");
         expect([volumeNames.root("n"), volumeNames.seed("n"), volumeNames.extra("n", "root"), volumeNames.extra("n", "cidata")]).toEqual([
             "n.root.qcow2",
             "n.cidata.iso",
@@ -395,15 +418,82 @@ describe("provider helpers", () => {
         expect(findReadyLine(`echo "NIXLAB-READY node=node-1 kvm=$k"`, READY_MARKER, "node-1")).toBeUndefined();
     });
 
+});
+
+describe("identity: names, owner stamps, UUIDs", () => {
+    it("lab a-b with node c and lab a with node b-c get different domains and serial logs", () => {
+        expect(domainName("a-b", "c")).toBe("nixlab-a-b.c");
+        expect(domainName("a", "b-c")).toBe("nixlab-a.b-c");
+        expect(serialLogPath("/l", "a-b", "c")).not.toBe(serialLogPath("/l", "a", "b-c"));
+        // The longest lab and node names (32 each) still give a name libvirt takes as it is.
+        expect(domainName("a".repeat(32), "b".repeat(32))).toHaveLength(72);
+    });
+
+    it("the owner stamp reads back as written, also as libvirt re-serializes it (double quotes, its own prefix)", () => {
+        const owner = { stack: "org/dev&x", lab: "dev", node: "node-1" };
+        expect(OWNER_NS).toBe(OWNER_URI);
+        expect(parseOwner(`<domain><metadata>\n    ${renderOwnerXml(owner)}\n  </metadata></domain>`)).toEqual(owner);
+        const libvirtWay = `<network>\n  <metadata>\n    <nx:owner xmlns:nx="${OWNER_URI}" stack="s" lab="l"/>\n  </metadata>\n</network>`;
+        expect(parseOwner(libvirtWay)).toEqual({ stack: "s", lab: "l" });
+        // Another namespace's element called owner is not ours; no metadata, no owner.
+        expect(parseOwner(`<domain><metadata><x:owner xmlns:x="https://example.com/o" stack="s" lab="l"/></metadata></domain>`)).toBeUndefined();
+        expect(parseOwner("<domain><name>x</name></domain>")).toBeUndefined();
+    });
+
+    it("owners are the same only when stack, lab and node all match", () => {
+        const a = { stack: "s", lab: "l", node: "n" };
+        expect(sameOwner(a, { ...a })).toBe(true);
+        expect(sameOwner(a, { ...a, stack: "t" })).toBe(false);
+        expect(sameOwner(a, { ...a, node: "m" })).toBe(false);
+        expect(sameOwner(a, { stack: "s", lab: "l" })).toBe(false);
+        expect(sameOwner(a, undefined)).toBe(false);
+    });
+
+    it("a redefinition carries the domain's UUID right after its name", () => {
+        expect(withUuid("<domain>\n  <name>x</name>\n  <memory/>\n</domain>\n", "u-1")).toBe("<domain>\n  <name>x</name>\n  <uuid>u-1</uuid>\n  <memory/>\n</domain>\n");
+        expect(withUuid("<domain><name>x</name></domain>", undefined)).toBe("<domain><name>x</name></domain>");
+    });
+
+    it("destroy deletes exactly the volume names the lab makes (and its marker) from its pool", () => {
+        for (const name of [
+            volumeNames.base("0123456789abcdef"),
+            volumeNames.kernel("0123456789abcdef"),
+            volumeNames.initrd("0123456789abcdef"),
+            volumeNames.root("node-1"),
+            volumeNames.seed("node-1"),
+            volumeNames.extra("node-1", "scratch-2"),
+            POOL_MARKER,
+        ]) {
+            expect(isLabVolume(name), name).toBe(true);
+        }
+        for (const name of ["notes.txt", "nixlab-base-xyz", "backup.qcow2", "node-1.root.qcow2.bak", ".hidden"]) expect(isLabVolume(name), name).toBe(false);
+    });
+});
+
+describe("which domain changes need a restart", () => {
+    const base = renderDomainXml({
+        name: "d",
+        accelerator: "tcg",
+        arch: "x86_64",
+        machineType: "q35",
+        vcpus: 1,
+        memoryMiB: 1024,
+        cpu: "emulated",
+        bootMode: "bios",
+        kernel: { kernel: "/k", cmdline: "console=ttyS0" },
+        disks: [{ path: "/p/r", format: "qcow2" }],
+        nic: { kind: "network", network: "n", mac: "52:54:00:00:00:01" },
+        serialLog: "/l",
+        owner: { stack: "s", lab: "l", node: "d" },
+    });
+
     it.each([
-        ["error: failed to get domain 'x'\n", true],
-        ["error: failed to get pool 'x'\nerror: Storage pool not found: no storage pool with matching name 'x'\n", true],
-        ["error: failed to get vol 'x'\nerror: Storage volume not found: no storage vol with matching path 'x'\n", true],
-        ["error: failed to get network 'x'\nerror: Network not found: no network with matching name 'x'\n", true],
-        ["error: failed to connect to the hypervisor\n", false],
-        ["error: Requested operation is not valid: network is not active\n", false],
-    ])("%j is 'not found': %s", (stderr, expected) => {
-        expect(isNotFound({ code: 1, stdout: "", stderr })).toBe(expected);
-        expect(isNotFound({ code: 0, stdout: "", stderr })).toBe(false);
+        ["vcpus and memory", (x: string) => x.replace(">1</vcpu>", ">2</vcpu>").replace(">1024</memory>", ">1536</memory>"), ["vcpus 1 -> 2", "memory (MiB) 1024 -> 1536"]],
+        ["machine type", (x: string) => x.replace("machine='q35'", "machine='pc'"), ["machine type"]],
+        ["kernel cmdline", (x: string) => x.replace("console=ttyS0<", "console=ttyS0 quiet<"), ["kernel cmdline"]],
+        ["an extra disk", (x: string) => x.replace("  </devices>", "    <disk type='file' device='disk'><source file='/p/v'/></disk>\n  </devices>"), ["disks"]],
+        ["nothing", (x: string) => x, []],
+    ])("%s", (_what, change, reasons) => {
+        expect(restartReasons(base, change(base))).toEqual(reasons);
     });
 });

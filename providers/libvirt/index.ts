@@ -81,7 +81,7 @@ export class LibvirtBackend implements Backend<LibvirtNet, LibvirtImage, Libvirt
         const lab = ctx.lab;
         const pool = new Pool(
             `${name}-pool`,
-            { uri, name: labResourceName(lab.name), path: poolPath(poolDir, lab.name) },
+            { uri, name: labResourceName(lab.name), path: poolPath(poolDir, lab.name), owner: { stack: ctx.stack, lab: lab.name } },
             { parent: ctx.parent },
         );
         switch (networkMode) {
@@ -94,7 +94,7 @@ export class LibvirtBackend implements Backend<LibvirtNet, LibvirtImage, Libvirt
                     {
                         uri,
                         name: labResourceName(lab.name),
-                        xml: renderNetworkXml({ lab: lab.name, cidr: lab.network.cidr }),
+                        xml: renderNetworkXml({ lab: lab.name, cidr: lab.network.cidr, owner: { stack: ctx.stack, lab: lab.name } }),
                         // DHCP for images that ignore network-config, DNS so nodes find each other by name.
                         hosts: lab.nodes.map((n) => ({ mac: macAddress(lab.name, n.name), name: n.name, ip: nodeAddress(lab, n) })),
                     },
@@ -109,12 +109,14 @@ export class LibvirtBackend implements Backend<LibvirtNet, LibvirtImage, Libvirt
         const { uri } = this.config;
         const { artifact } = args;
         const pool = args.network.pool.name;
+        const poolUuid = args.network.pool.uuid;
         const opts = { parent: ctx.parent };
         const base = new ImageVolume(
             name,
             {
                 uri,
                 pool,
+                poolUuid,
                 name: artifact.apply((a) => volumeNames.base(shortHash(a.hash))),
                 source: artifact.apply((a) => a.path),
                 contentHash: artifact.apply((a) => a.hash),
@@ -132,6 +134,7 @@ export class LibvirtBackend implements Backend<LibvirtNet, LibvirtImage, Libvirt
                 {
                     uri,
                     pool,
+                    poolUuid,
                     name: artifact.apply((a) => volumeNames[suffix](shortHash(a.hash))),
                     source: artifact.apply((a) => {
                         const f = file(a);
@@ -158,6 +161,7 @@ export class LibvirtBackend implements Backend<LibvirtNet, LibvirtImage, Libvirt
             {
                 uri: this.config.uri,
                 pool: args.network.pool.name,
+                poolUuid: args.network.pool.uuid,
                 name: volumeNames.extra(node.name, volume.name),
                 capacityBytes: volume.sizeGiB * GiB,
                 domain: domainName(ctx.lab.name, node.name),
@@ -174,6 +178,7 @@ export class LibvirtBackend implements Backend<LibvirtNet, LibvirtImage, Libvirt
         const lab = ctx.lab;
         const opts = { parent: ctx.parent };
         const pool = network.pool.name;
+        const poolUuid = network.pool.uuid;
         const dom = domainName(lab.name, node.name);
         const mac = macAddress(lab.name, node.name);
         const sshPort = cfg.sshForwardBasePort + node.index;
@@ -185,6 +190,7 @@ export class LibvirtBackend implements Backend<LibvirtNet, LibvirtImage, Libvirt
             {
                 uri: cfg.uri,
                 pool,
+                poolUuid,
                 name: volumeNames.root(node.name),
                 capacityBytes: node.rootDiskGiB * GiB,
                 backing: pulumi
@@ -200,6 +206,7 @@ export class LibvirtBackend implements Backend<LibvirtNet, LibvirtImage, Libvirt
             {
                 uri: cfg.uri,
                 pool,
+                poolUuid,
                 name: volumeNames.seed(node.name),
                 userData: args.userData,
                 networkConfig: renderNetworkConfig({
@@ -250,6 +257,7 @@ export class LibvirtBackend implements Backend<LibvirtNet, LibvirtImage, Libvirt
                             ? { kind: "network", network: labResourceName(lab.name), mac }
                             : { kind: "user", mac, netdev: userNetdev({ cidr: lab.network.cidr, address: privateAddress, sshPort }) },
                     serialLog: serialLogPath(cfg.serialLogDir, lab.name, node.name),
+                    owner: { stack: ctx.stack, lab: lab.name, node: node.name },
                 });
             });
 

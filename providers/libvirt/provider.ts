@@ -21,6 +21,7 @@
  * every replacement is delete-before-replace.
  */
 import type * as pulumiDynamic from "@pulumi/pulumi/dynamic";
+import type { Owner } from "./render";
 
 type ResourceProvider = pulumiDynamic.ResourceProvider;
 type DiffResult = pulumiDynamic.DiffResult;
@@ -85,22 +86,40 @@ export async function mustVirsh(uri: string, args: string[], opts: { timeoutSeco
     return r.stdout;
 }
 
-/** libvirt's "no such object" errors (VIR_ERR_NO_DOMAIN/NETWORK/STORAGE_POOL/STORAGE_VOL). */
-export function isNotFound(r: RunResult): boolean {
-    return r.code !== 0 && /(Domain|Network|Storage pool|Storage volume) not found|failed to get domain '/i.test(r.stderr);
-}
-
-/** Runs virsh; "not found" counts as success (idempotent deletes). */
-async function virshIgnoringMissing(uri: string, args: string[]): Promise<void> {
-    const r = await virsh(uri, args);
-    if (r.code !== 0 && !isNotFound(r)) throw new Error(describe("virsh", ["-c", uri, ...args], r));
-}
-
+/**
+ * A private temp dir, named after this process so a later run can remove what a killed
+ * one left (a seed's user-data holds the node's SSH host private key).
+ */
 function tmpDir(): string {
     const fs = require("fs") as typeof import("fs");
     const os = require("os") as typeof import("os");
     const path = require("path") as typeof import("path");
-    return fs.mkdtempSync(path.join(os.tmpdir(), "nixlab-libvirt-"));
+    sweepStaleTemp();
+    return fs.mkdtempSync(path.join(os.tmpdir(), `nixlab-libvirt-${process.pid}-`));
+}
+
+/** Removes temp dirs of nixlab processes that no longer exist (killed before their `finally`). */
+export function sweepStaleTemp(): void {
+    const fs = require("fs") as typeof import("fs");
+    const os = require("os") as typeof import("os");
+    const path = require("path") as typeof import("path");
+    let entries: string[] = [];
+    try {
+        entries = fs.readdirSync(os.tmpdir());
+    } catch {
+        return;
+    }
+    for (const e of entries) {
+        const m = /^nixlab-libvirt-(\d+)-/.exec(e);
+        if (!m || Number(m[1]) === process.pid) continue;
+        try {
+            process.kill(Number(m[1]), 0);
+            continue; // still running
+        } catch (err) {
+            if ((err as { code?: string }).code !== "ESRCH") continue;
+        }
+        rmrf(path.join(os.tmpdir(), e));
+    }
 }
 
 function rmrf(dir: string): void {
@@ -127,21 +146,161 @@ function changedKeys<T extends object>(olds: T, news: T, keys: (keyof T)[]): str
 }
 
 // ---------------------------------------------------------------------------------------
-// volumes (shared)
+// identity: who made an object, and is it still the one this stack made
 
+/** Same as render.ts's OWNER_URI (a test keeps them equal; this file imports nothing at runtime). */
+export const OWNER_NS = "https://nixlab.dev/xmlns/libvirt/owner/1";
+
+function unescapeXml(s: string): string {
+    return s
+        .replace(/&lt;/g, "<")
+        .replace(/&gt;/g, ">")
+        .replace(/&quot;/g, '"')
+        .replace(/&apos;/g, "'")
+        .replace(/&amp;/g, "&");
+}
+
+/**
+ * The owner stamped into a domain's or network's XML (`<metadata>`), whatever namespace
+ * prefix libvirt wrote it back with. undefined when there is none.
+ */
+export function parseOwner(xml: string): Owner | undefined {
+    const md = /<metadata>([\s\S]*?)<\/metadata>/.exec(xml);
+    if (!md) return undefined;
+    for (const tag of md[1]!.match(/<([A-Za-z_][\w.-]*:)?owner\b[^>]*>/g) ?? []) {
+        const attrs: Record<string, string> = {};
+        for (const a of tag.matchAll(/([A-Za-z_][\w.:-]*)=(["'])([\s\S]*?)\2/g)) attrs[a[1]!] = unescapeXml(a[3]!);
+        if (!Object.entries(attrs).some(([k, v]) => /^xmlns(:|$)/.test(k) && v === OWNER_NS)) continue;
+        if (attrs.stack === undefined || attrs.lab === undefined) return undefined;
+        return { stack: attrs.stack, lab: attrs.lab, ...(attrs.node !== undefined ? { node: attrs.node } : {}) };
+    }
+    return undefined;
+}
+
+export function sameOwner(a: Owner | undefined, b: Owner | undefined): boolean {
+    return !!a && !!b && a.stack === b.stack && a.lab === b.lab && (a.node ?? "") === (b.node ?? "");
+}
+
+export function describeOwner(o: Owner | undefined): string {
+    return o ? `stack ${o.stack}, lab ${o.lab}${o.node !== undefined ? `, node ${o.node}` : ""}` : "nobody nixlab knows (no nixlab owner stamp: made by hand, by another tool, or by an older nixlab)";
+}
+
+/** The error for an object of this name that another owner made. */
+export function notOurs(what: string, uri: string, want: Owner, found: Owner | undefined): Error {
+    const fix =
+        found && found.stack !== want.stack && found.lab === want.lab
+            ? `Two stacks cannot use lab name ${JSON.stringify(want.lab)} on one hypervisor: rename nixlab:lab.name in stack ${want.stack}, or destroy stack ${found.stack} first (nixlab destroy ${found.stack}).`
+            : `Rename nixlab:lab.name, or remove ${what} yourself once you are sure nothing uses it.`;
+    return new Error(
+        `${what} already exists on ${uri} and is not this lab's: it belongs to ${describeOwner(found)}; this is ${describeOwner(want)}. ` +
+            `nixlab never adopts, changes or deletes an object another owner made. ${fix}`,
+    );
+}
+
+/** The error for a same-named object whose UUID is not the one this stack created. */
+export function notTheSame(what: string, uri: string, recorded: string, found: string): Error {
+    return new Error(
+        `${what} on ${uri} has UUID ${found}, but this stack created UUID ${recorded}: the object was removed and another one made under ` +
+            "its name outside this stack run. nixlab does not change or delete it. If it is an orphan of this stack, `nixlab cleanup <stack>` " +
+            "lists and removes it; otherwise remove or rename it yourself, then run the command again.",
+    );
+}
+
+type Kind = "domain" | "network" | "pool";
+
+const KINDS: Record<Kind, { list: string[]; uuid: string; xml: string; label: string }> = {
+    domain: { list: ["list", "--all", "--name"], uuid: "domuuid", xml: "dumpxml", label: "domain" },
+    network: { list: ["net-list", "--all", "--name"], uuid: "net-uuid", xml: "net-dumpxml", label: "network" },
+    pool: { list: ["pool-list", "--all", "--name"], uuid: "pool-uuid", xml: "pool-dumpxml", label: "storage pool" },
+};
+
+/** Names of every object of a kind (a failed listing throws: it proves nothing). */
+export async function listNames(uri: string, kind: Kind): Promise<string[]> {
+    return (await mustVirsh(uri, KINDS[kind].list))
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l !== "");
+}
+
+export interface Identity {
+    uuid: string;
+    xml: string;
+}
+
+/**
+ * An object's UUID and XML, or undefined only when a listing confirms that no object of
+ * that name exists. A failed lookup of a listed object (or a failed listing) throws:
+ * virsh prints `failed to get domain 'x'` for *any* failed lookup (no such domain, a
+ * dropped ssh connection, a restarting libvirtd), so an error message never proves absence.
+ */
+export async function identify(uri: string, kind: Kind, name: string): Promise<Identity | undefined> {
+    const k = KINDS[kind];
+    const u = await virsh(uri, [k.uuid, name]);
+    if (u.code !== 0) {
+        if (!(await listNames(uri, kind)).includes(name)) return undefined;
+        throw new Error(`${describe("virsh", ["-c", uri, k.uuid, name], u)}; ${k.label} ${name} is still listed, so it is not gone: the lookup itself failed (connection, daemon restart); try again`);
+    }
+    return { uuid: u.stdout.trim(), xml: await mustVirsh(uri, [k.xml, name]) };
+}
+
+// ---------------------------------------------------------------------------------------
+// volumes (shared): a volume's identity is its pool's UUID plus its key (path)
+
+/** Volumes in a pool: name → path (key). */
+export async function volumeList(uri: string, pool: string): Promise<Map<string, string>> {
+    const out = await mustVirsh(uri, ["-q", "vol-list", "--pool", pool]);
+    const vols = new Map<string, string>();
+    for (const line of out.split("\n")) {
+        const parts = line.trim().split(/\s+/);
+        if (parts[0]) vols.set(parts[0], parts[parts.length - 1]!);
+    }
+    return vols;
+}
+
+/** Whether the volume exists; "no" only when listings confirm it (its pool, or the pool's volumes). */
 async function volumeExists(uri: string, pool: string, name: string): Promise<boolean> {
     const r = await virsh(uri, ["vol-info", "--pool", pool, name]);
     if (r.code === 0) return true;
-    if (isNotFound(r)) return false;
-    throw new Error(describe("virsh", ["-c", uri, "vol-info", "--pool", pool, name], r));
+    if (!(await listNames(uri, "pool")).includes(pool)) return false;
+    if ((await volumeList(uri, pool)).has(name)) {
+        throw new Error(`${describe("virsh", ["-c", uri, "vol-info", "--pool", pool, name], r)}; volume ${name} is still listed in pool ${pool}, so it is not gone; try again`);
+    }
+    return false;
+}
+
+/**
+ * Checks that the pool is still the one this stack created before anything in it is
+ * touched. "missing" when a listing confirms the pool is gone. Old state without a
+ * recorded pool UUID is not checked.
+ */
+async function checkPool(uri: string, pool: string, poolUuid: string | undefined): Promise<"ok" | "missing"> {
+    if (!poolUuid) return (await listNames(uri, "pool")).includes(pool) ? "ok" : "missing";
+    const id = await identify(uri, "pool", pool);
+    if (!id) return "missing";
+    if (id.uuid !== poolUuid) throw notTheSame(`storage pool ${pool}`, uri, poolUuid, id.uuid);
+    return "ok";
 }
 
 async function deleteVolume(uri: string, pool: string, name: string): Promise<void> {
-    await virshIgnoringMissing(uri, ["vol-delete", "--pool", pool, name]);
+    if (await volumeExists(uri, pool, name)) await mustVirsh(uri, ["vol-delete", "--pool", pool, name]);
+}
+
+/**
+ * Before a create: the pool must be this stack's, and a volume of this name in it is an
+ * orphan of an interrupted run of this lab (only the lab writes into its pool). Its
+ * content is unknown (an upload may have been cut off), so it is deleted, never adopted.
+ */
+async function prepareVolumeSlot(uri: string, pool: string, poolUuid: string | undefined, name: string): Promise<void> {
+    if ((await checkPool(uri, pool, poolUuid)) === "missing") throw new Error(`storage pool ${pool} does not exist on ${uri}; run up again to recreate it`);
+    await deleteVolume(uri, pool, name);
 }
 
 async function volumePath(uri: string, pool: string, name: string): Promise<string> {
     return (await mustVirsh(uri, ["vol-path", "--pool", pool, name])).trim();
+}
+
+async function volumeKey(uri: string, pool: string, name: string): Promise<string> {
+    return (await mustVirsh(uri, ["vol-key", "--pool", pool, name])).trim();
 }
 
 /** Capacity (virtual size) and format as libvirt probed them. */
@@ -160,66 +319,168 @@ async function uploadFile(uri: string, pool: string, name: string, file: string)
     // Big images on slow links: no timeout but the connection's own.
     const up = await virsh(uri, ["vol-upload", "--sparse", "--pool", pool, name, file], { timeoutSeconds: 24 * 3600 });
     if (up.code !== 0) {
-        await deleteVolume(uri, pool, name);
+        await virsh(uri, ["vol-delete", "--pool", pool, name]);
         throw new Error(describe("virsh", ["-c", uri, "vol-upload", "--pool", pool, name, file], up));
     }
 }
 
+/**
+ * Names of the volumes a lab creates in its pool (render.ts `volumeNames`; a test keeps
+ * them in step) plus the pool's ownership marker. Destroy deletes these and nothing else.
+ */
+export function isLabVolume(name: string): boolean {
+    return name === POOL_MARKER || /^(nixlab-(base|kernel|initrd)-[0-9a-f]{16}|[a-z][a-z0-9-]*\.(root\.qcow2|cidata\.iso|vol-[a-z0-9-]+\.qcow2))$/.test(name);
+}
+
 // ---------------------------------------------------------------------------------------
-// Pool: a dir pool per lab
+// Pool: a dir pool per lab, its directory marked with the lab's owner
+
+/** The ownership marker in a lab's pool directory (a volume, so it is read and written over any URI). */
+export const POOL_MARKER = ".nixlab-owner";
 
 export interface PoolInputs {
     uri: string;
     name: string;
     path: string;
+    /** Written into the directory's marker; a directory is used only when new or marked for this owner. */
+    owner: Owner;
+}
+
+export interface PoolOutputs extends PoolInputs {
+    uuid: string;
+}
+
+/** The owner a pool directory's marker names; undefined without a (readable) marker. */
+export async function readPoolMarker(uri: string, pool: string): Promise<Owner | undefined> {
+    const fs = require("fs") as typeof import("fs");
+    const dir = tmpDir();
+    try {
+        const r = await virsh(uri, ["vol-download", "--pool", pool, POOL_MARKER, `${dir}/marker`]);
+        if (r.code !== 0) return undefined;
+        const o = JSON.parse(fs.readFileSync(`${dir}/marker`, "utf8")) as Partial<Owner>;
+        return typeof o.stack === "string" && typeof o.lab === "string" ? { stack: o.stack, lab: o.lab } : undefined;
+    } catch {
+        return undefined;
+    } finally {
+        rmrf(dir);
+    }
+}
+
+async function writePoolMarker(uri: string, pool: string, owner: Owner): Promise<void> {
+    const fs = require("fs") as typeof import("fs");
+    const dir = tmpDir();
+    try {
+        fs.writeFileSync(`${dir}/marker`, JSON.stringify({ nixlab: "pool-owner/1", stack: owner.stack, lab: owner.lab }) + "\n");
+        await uploadFile(uri, pool, POOL_MARKER, `${dir}/marker`);
+    } finally {
+        rmrf(dir);
+    }
+}
+
+/**
+ * A running pool's directory may hold only nothing, or this owner's marker (plus what the
+ * lab itself writes). Anything else: the directory is not this lab's to use.
+ */
+async function claimPoolDir(uri: string, name: string, path: string, owner: Owner, what: string): Promise<void> {
+    await mustVirsh(uri, ["pool-refresh", name]);
+    const vols = [...(await volumeList(uri, name)).keys()];
+    const marker = vols.includes(POOL_MARKER) ? await readPoolMarker(uri, name) : undefined;
+    if (marker) {
+        if (marker.stack === owner.stack && marker.lab === owner.lab) return;
+        throw notOurs(what, uri, owner, marker);
+    }
+    if (vols.length > 0) {
+        const shown = vols.slice(0, 5).join(", ") + (vols.length > 5 ? `, ... (${vols.length} in all)` : "");
+        throw new Error(
+            `pool directory ${path} (nixlab:libvirt.poolDir) already exists on ${uri} and holds files without this lab's ownership marker (${shown}); ` +
+                `nixlab makes a lab's pool only in a new directory or one marked for it (${POOL_MARKER} naming stack ${owner.stack}, lab ${owner.lab}), ` +
+                "and never deletes files it did not create. Move those files away, or set nixlab:libvirt.poolDir to another directory.",
+        );
+    }
+    await writePoolMarker(uri, name, owner);
+}
+
+async function poolRunning(uri: string, name: string): Promise<boolean> {
+    return /State:\s+running/.test(await mustVirsh(uri, ["pool-info", name]));
 }
 
 export const poolProvider: ResourceProvider = {
     async create(inputs: PoolInputs) {
-        const { uri, name, path } = inputs;
+        const { uri, name, path, owner } = inputs;
+        const existing = await identify(uri, "pool", name);
+        if (existing) {
+            // A pool of this name already: this lab's own from an interrupted run (its
+            // directory carries our marker), or someone else's, which is left as it is.
+            const target = /<path>([^<]*)<\/path>/.exec(existing.xml)?.[1];
+            if (target !== path) throw notOurs(`storage pool ${name} (directory ${target ?? "?"})`, uri, owner, undefined);
+            const wasRunning = await poolRunning(uri, name);
+            if (!wasRunning) await mustVirsh(uri, ["pool-start", name]);
+            try {
+                await claimPoolDir(uri, name, path, owner, `storage pool ${name} (directory ${path})`);
+            } catch (e) {
+                if (!wasRunning) await virsh(uri, ["pool-destroy", name]);
+                throw e;
+            }
+            await mustVirsh(uri, ["pool-autostart", name]);
+            const outs: PoolOutputs = { ...inputs, uuid: existing.uuid };
+            return { id: name, outs };
+        }
         await mustVirsh(uri, ["pool-define-as", name, "dir", "--target", path]);
         try {
-            await mustVirsh(uri, ["pool-build", name]);
-            await mustVirsh(uri, ["pool-start", name]);
+            // Started without a build first: success means the directory already existed.
+            const start = await virsh(uri, ["pool-start", name]);
+            if (start.code !== 0) {
+                if (!/No such file or directory/.test(start.stderr)) throw new Error(describe("virsh", ["-c", uri, "pool-start", name], start));
+                await mustVirsh(uri, ["pool-build", name]);
+                await mustVirsh(uri, ["pool-start", name]);
+            }
+            await claimPoolDir(uri, name, path, owner, `pool directory ${path} (nixlab:libvirt.poolDir)`);
             await mustVirsh(uri, ["pool-autostart", name]);
         } catch (e) {
+            // Undo the definition only: a directory that existed keeps everything in it.
             await virsh(uri, ["pool-destroy", name]);
             await virsh(uri, ["pool-undefine", name]);
             throw e;
         }
-        return { id: name, outs: { uri, name, path } };
+        const outs: PoolOutputs = { ...inputs, uuid: (await mustVirsh(uri, ["pool-uuid", name])).trim() };
+        return { id: name, outs };
     },
-    async diff(_id: string, olds: PoolInputs, news: PoolInputs): Promise<DiffResult> {
-        const replaces = changedKeys(olds, news, ["uri", "name", "path"]);
+    async diff(_id: string, olds: PoolOutputs, news: PoolInputs): Promise<DiffResult> {
+        const replaces = changedKeys(olds, news as PoolOutputs, ["uri", "name", "path"]);
         if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
-        const info = await virsh(news.uri, ["pool-info", news.name]);
-        if (isNotFound(info)) return { changes: true, replaces: ["name"], deleteBeforeReplace: true };
+        const id = await identify(news.uri, "pool", news.name);
+        if (!id) return { changes: true, replaces: ["name"], deleteBeforeReplace: true };
+        if (olds.uuid && id.uuid !== olds.uuid) throw notTheSame(`storage pool ${news.name}`, news.uri, olds.uuid, id.uuid);
         // Stopped behind our back (or after a host reboot without autostart): start it.
-        return { changes: !/State:\s+running/.test(info.stdout), replaces: [] };
+        // Old state without a UUID or owner: record them.
+        return { changes: !(await poolRunning(news.uri, news.name)) || !olds.uuid || !sameJson(olds.owner, news.owner), replaces: [] };
     },
-    async update(_id: string, _olds: PoolInputs, news: PoolInputs) {
-        await mustVirsh(news.uri, ["pool-start", news.name]);
-        return { outs: news };
+    async update(_id: string, olds: PoolOutputs, news: PoolInputs) {
+        const id = await identify(news.uri, "pool", news.name);
+        if (!id) throw new Error(`storage pool ${news.name} disappeared from ${news.uri} during the update; run up again to recreate it`);
+        if (olds.uuid && id.uuid !== olds.uuid) throw notTheSame(`storage pool ${news.name}`, news.uri, olds.uuid, id.uuid);
+        if (!(await poolRunning(news.uri, news.name))) await mustVirsh(news.uri, ["pool-start", news.name]);
+        const outs: PoolOutputs = { ...news, uuid: id.uuid };
+        return { outs };
     },
-    async delete(_id: string, props: PoolInputs) {
+    async delete(_id: string, props: PoolOutputs) {
         const { uri, name } = props;
-        const info = await virsh(uri, ["pool-info", name]);
-        if (isNotFound(info)) return;
-        if (!/State:\s+running/.test(info.stdout)) await virsh(uri, ["pool-start", name]);
-        // Anything still in the lab's pool is the lab's (an upload interrupted mid-way, a
-        // volume created behind the program's back): delete it so the directory goes too.
-        await virsh(uri, ["pool-refresh", name]);
-        const list = await virsh(uri, ["-q", "vol-list", "--pool", name]);
-        for (const line of list.stdout.split("\n")) {
-            const vol = line.trim().split(/\s+/)[0];
-            if (vol) await deleteVolume(uri, name, vol);
+        const id = await identify(uri, "pool", name);
+        if (!id) return;
+        if (props.uuid && id.uuid !== props.uuid) throw notTheSame(`storage pool ${name}`, uri, props.uuid, id.uuid);
+        if (!(await poolRunning(uri, name))) await mustVirsh(uri, ["pool-start", name]);
+        // What the lab made (an upload cut off by a killed run included) goes; other files
+        // stay, and so does the directory holding them.
+        await mustVirsh(uri, ["pool-refresh", name]);
+        const vols = [...(await volumeList(uri, name)).keys()];
+        for (const vol of vols.filter(isLabVolume)) await mustVirsh(uri, ["vol-delete", "--pool", name, vol]);
+        const foreign = vols.filter((v) => !isLabVolume(v));
+        await mustVirsh(uri, ["pool-destroy", name]);
+        if (foreign.length === 0) {
+            const del = await virsh(uri, ["pool-delete", name]);
+            if (del.code !== 0 && !/No such file or directory/.test(del.stderr)) throw new Error(describe("virsh", ["-c", uri, "pool-delete", name], del));
         }
-        await virsh(uri, ["pool-destroy", name]);
-        const del = await virsh(uri, ["pool-delete", name]);
-        if (del.code !== 0 && !/No such file or directory/.test(del.stderr)) {
-            throw new Error(describe("virsh", ["-c", uri, "pool-delete", name], del));
-        }
-        await virshIgnoringMissing(uri, ["pool-undefine", name]);
+        await mustVirsh(uri, ["pool-undefine", name]);
     },
 };
 
@@ -235,6 +496,7 @@ export interface NetworkHostEntry {
 export interface NetworkInputs {
     uri: string;
     name: string;
+    /** Carries the owner in `<metadata>`. */
     xml: string;
     hosts: NetworkHostEntry[];
 }
@@ -242,6 +504,7 @@ export interface NetworkInputs {
 export interface NetworkOutputs extends NetworkInputs {
     /** New on every create: running nodes must boot again to join a recreated bridge. */
     generation: string;
+    uuid: string;
 }
 
 function hostXmls(h: NetworkHostEntry): { dhcp: string; dns: string } {
@@ -252,11 +515,15 @@ function hostXmls(h: NetworkHostEntry): { dhcp: string; dns: string } {
     };
 }
 
-async function networkState(uri: string, name: string): Promise<"missing" | "active" | "inactive"> {
-    const r = await virsh(uri, ["net-info", name]);
-    if (isNotFound(r)) return "missing";
-    if (r.code !== 0) throw new Error(describe("virsh", ["-c", uri, "net-info", name], r));
-    return /Active:\s+yes/.test(r.stdout) ? "active" : "inactive";
+export async function networkActive(uri: string, name: string): Promise<boolean> {
+    return /Active:\s+yes/.test(await mustVirsh(uri, ["net-info", name]));
+}
+
+/** The network as this stack made it, or undefined when a listing confirms it is gone. */
+async function ourNetwork(uri: string, name: string, uuid: string | undefined): Promise<Identity | undefined> {
+    const id = await identify(uri, "network", name);
+    if (id && uuid && id.uuid !== uuid) throw notTheSame(`network ${name}`, uri, uuid, id.uuid);
+    return id;
 }
 
 async function updateHosts(uri: string, name: string, remove: NetworkHostEntry[], add: NetworkHostEntry[], live: boolean): Promise<void> {
@@ -277,6 +544,17 @@ export const networkProvider: ResourceProvider = {
     async create(inputs: NetworkInputs) {
         const fs = require("fs") as typeof import("fs");
         const { uri, name, xml, hosts } = inputs;
+        const owner = parseOwner(xml);
+        if (!owner) throw new Error(`network ${name}: the XML carries no nixlab owner in <metadata> (a bug in nixlab's rendering)`);
+        const existing = await identify(uri, "network", name);
+        if (existing) {
+            const found = parseOwner(existing.xml);
+            if (!sameOwner(found, owner)) throw notOurs(`network ${name}`, uri, owner, found);
+            // This lab's own orphan (an interrupted run): its host entries are in an unknown
+            // state, so it is made again; nodes on it restart through `generation`.
+            if (await networkActive(uri, name)) await mustVirsh(uri, ["net-destroy", name]);
+            await mustVirsh(uri, ["net-undefine", name]);
+        }
         const dir = tmpDir();
         try {
             fs.writeFileSync(`${dir}/network.xml`, xml);
@@ -294,21 +572,24 @@ export const networkProvider: ResourceProvider = {
             throw e;
         }
         const crypto = require("crypto") as typeof import("crypto");
-        const outs: NetworkOutputs = { uri, name, xml, hosts, generation: crypto.randomUUID() };
+        const uuid = (await mustVirsh(uri, ["net-uuid", name])).trim();
+        const outs: NetworkOutputs = { uri, name, xml, hosts, generation: crypto.randomUUID(), uuid };
         return { id: name, outs };
     },
-    async diff(_id: string, olds: NetworkInputs, news: NetworkInputs): Promise<DiffResult> {
-        const replaces = changedKeys(olds, news, ["uri", "name", "xml"]);
+    async diff(_id: string, olds: NetworkOutputs, news: NetworkInputs): Promise<DiffResult> {
+        const replaces = changedKeys(olds, news as NetworkOutputs, ["uri", "name", "xml"]);
         if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
-        const state = await networkState(news.uri, news.name);
-        if (state === "missing") return { changes: true, replaces: ["name"], deleteBeforeReplace: true };
-        return { changes: state === "inactive" || !sameJson(olds.hosts, news.hosts), replaces: [] };
+        if (!(await ourNetwork(news.uri, news.name, olds.uuid))) return { changes: true, replaces: ["name"], deleteBeforeReplace: true };
+        const active = await networkActive(news.uri, news.name);
+        return { changes: !active || !sameJson(olds.hosts, news.hosts), replaces: [] };
     },
     async update(_id: string, olds: NetworkOutputs, news: NetworkInputs) {
+        const id = await ourNetwork(news.uri, news.name, olds.uuid);
+        if (!id) throw new Error(`network ${news.name} disappeared from ${news.uri} during the update; run up again to recreate it`);
         const key = (h: NetworkHostEntry) => JSON.stringify(h);
         const oldKeys = new Set(olds.hosts.map(key));
         const newKeys = new Set(news.hosts.map(key));
-        const active = (await networkState(news.uri, news.name)) === "active";
+        const active = await networkActive(news.uri, news.name);
         await updateHosts(
             news.uri,
             news.name,
@@ -317,24 +598,63 @@ export const networkProvider: ResourceProvider = {
             active,
         );
         if (!active) await mustVirsh(news.uri, ["net-start", news.name]);
-        const outs: NetworkOutputs = { ...news, generation: olds.generation };
+        const outs: NetworkOutputs = { ...news, generation: olds.generation, uuid: id.uuid };
         return { outs };
     },
-    async delete(_id: string, props: NetworkInputs) {
-        const state = await networkState(props.uri, props.name);
-        if (state === "missing") return;
-        if (state === "active") await mustVirsh(props.uri, ["net-destroy", props.name]);
-        await virshIgnoringMissing(props.uri, ["net-undefine", props.name]);
+    async delete(_id: string, props: NetworkOutputs) {
+        if (!(await ourNetwork(props.uri, props.name, props.uuid))) return;
+        if (await networkActive(props.uri, props.name)) await mustVirsh(props.uri, ["net-destroy", props.name]);
+        await mustVirsh(props.uri, ["net-undefine", props.name]);
     },
 };
 
 // ---------------------------------------------------------------------------------------
 // ImageVolume: a file uploaded once into the pool (base image, kernel, initrd)
 
-export interface ImageVolumeInputs {
+/** What every volume resource gets: where it lives, and the pool UUID it must still be in. */
+interface VolumeLocation {
     uri: string;
     pool: string;
+    /** The Pool resource's UUID: nothing is created in or deleted from a pool that is not it. Absent in old state. */
+    poolUuid?: string;
     name: string;
+}
+
+/** Volume identity as recorded at create. */
+interface VolumeIdentity {
+    path: string;
+    /** libvirt's volume key (the path, for dir pools). */
+    key?: string;
+}
+
+/**
+ * The diff every volume shares: moved (another URI, pool or name) is a replacement; a
+ * pool that is not the one this stack made fails; a volume confirmed gone is recreated.
+ * undefined: the volume is there, decide the rest per type.
+ */
+async function volumeDiff(olds: VolumeLocation, news: VolumeLocation, more: string[]): Promise<DiffResult | undefined> {
+    const replaces = changedKeys(olds, news, ["uri", "pool", "name"]);
+    // A new pool (recreated) holds none of the old volumes. Old state recorded no UUID.
+    if (olds.poolUuid && news.poolUuid && olds.poolUuid !== news.poolUuid) replaces.push("poolUuid");
+    replaces.push(...more);
+    if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
+    if ((await checkPool(news.uri, news.pool, olds.poolUuid)) === "missing" || !(await volumeExists(news.uri, news.pool, news.name))) {
+        return { changes: true, replaces: ["name"], deleteBeforeReplace: true };
+    }
+    return undefined;
+}
+
+/** Deletes the volume if its pool is still the one this stack made (gone pool: gone volume). */
+async function deleteOurVolume(v: VolumeLocation): Promise<void> {
+    if ((await checkPool(v.uri, v.pool, v.poolUuid)) === "missing") return;
+    await deleteVolume(v.uri, v.pool, v.name);
+}
+
+async function volumeIdentity(uri: string, pool: string, name: string): Promise<VolumeIdentity> {
+    return { path: await volumePath(uri, pool, name), key: await volumeKey(uri, pool, name) };
+}
+
+export interface ImageVolumeInputs extends VolumeLocation {
     /** Local file to upload. */
     source: string;
     /** Content key; a new hash is a new image (replace). */
@@ -343,8 +663,7 @@ export interface ImageVolumeInputs {
     format: string;
 }
 
-export interface ImageVolumeOutputs extends ImageVolumeInputs {
-    path: string;
+export interface ImageVolumeOutputs extends ImageVolumeInputs, VolumeIdentity {
     /** Virtual size: overlays on it must be at least this big. */
     capacityBytes: number;
 }
@@ -352,6 +671,7 @@ export interface ImageVolumeOutputs extends ImageVolumeInputs {
 export const imageVolumeProvider: ResourceProvider = {
     async create(inputs: ImageVolumeInputs) {
         const { uri, pool, name, source, format } = inputs;
+        await prepareVolumeSlot(uri, pool, inputs.poolUuid, name);
         await uploadFile(uri, pool, name, source);
         const facts = await volumeFacts(uri, pool, name);
         if (facts.format !== format) {
@@ -361,28 +681,23 @@ export const imageVolumeProvider: ResourceProvider = {
                     "fix the artifact's format in nixlab:lab.image.artifacts (or the image build)",
             );
         }
-        const outs: ImageVolumeOutputs = { ...inputs, path: await volumePath(uri, pool, name), capacityBytes: facts.capacityBytes };
+        const outs: ImageVolumeOutputs = { ...inputs, ...(await volumeIdentity(uri, pool, name)), capacityBytes: facts.capacityBytes };
         return { id: `${pool}/${name}`, outs };
     },
     async diff(_id: string, olds: ImageVolumeOutputs, news: ImageVolumeInputs): Promise<DiffResult> {
-        const replaces = changedKeys(olds, news, ["uri", "pool", "name", "contentHash", "format"]);
-        if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
-        if (!(await volumeExists(news.uri, news.pool, news.name))) return { changes: true, replaces: ["name"], deleteBeforeReplace: true };
+        const d = await volumeDiff(olds, news, changedKeys(olds, news as ImageVolumeOutputs, ["contentHash", "format"]));
         // A different local path to the same content changes nothing in libvirt.
-        return { changes: false };
+        return d ?? { changes: false };
     },
     async delete(_id: string, props: ImageVolumeOutputs) {
-        await deleteVolume(props.uri, props.pool, props.name);
+        await deleteOurVolume(props);
     },
 };
 
 // ---------------------------------------------------------------------------------------
 // Volume: a node's root overlay or an extra blank disk (qcow2)
 
-export interface VolumeInputs {
-    uri: string;
-    pool: string;
-    name: string;
+export interface VolumeInputs extends VolumeLocation {
     capacityBytes: number;
     /** The image a root disk is an overlay on. */
     backing?: { path: string; format: string; capacityBytes: number };
@@ -392,8 +707,7 @@ export interface VolumeInputs {
     sizeKey: string;
 }
 
-export interface VolumeOutputs extends VolumeInputs {
-    path: string;
+export interface VolumeOutputs extends VolumeInputs, VolumeIdentity {
     /** New on every create: the domain restarts when a disk it uses was recreated. */
     generation: string;
 }
@@ -409,26 +723,33 @@ export const volumeProvider: ResourceProvider = {
                     `a node's root disk cannot be smaller than its image: set ${inputs.sizeKey} to at least ${Math.ceil(backing.capacityBytes / GiB)}`,
             );
         }
+        await prepareVolumeSlot(uri, pool, inputs.poolUuid, name);
         const args = ["vol-create-as", pool, name, `${capacityBytes}B`, "--format", "qcow2"];
         // An overlay: creation time and space do not depend on the image's size.
         if (backing) args.push("--backing-vol", backing.path, "--backing-vol-format", backing.format);
         await mustVirsh(uri, args);
         const crypto = require("crypto") as typeof import("crypto");
-        const outs: VolumeOutputs = { ...inputs, path: await volumePath(uri, pool, name), generation: crypto.randomUUID() };
+        const outs: VolumeOutputs = { ...inputs, ...(await volumeIdentity(uri, pool, name)), generation: crypto.randomUUID() };
         return { id: `${pool}/${name}`, outs };
     },
     async diff(_id: string, olds: VolumeOutputs, news: VolumeInputs): Promise<DiffResult> {
-        const replaces = changedKeys(olds, news, ["uri", "pool", "name", "backing"]);
+        const more = changedKeys(olds, news as VolumeOutputs, ["backing"]);
         // qcow2 cannot shrink safely: a smaller size is a new disk.
-        if (typeof news.capacityBytes === "number" && news.capacityBytes < olds.capacityBytes) replaces.push("capacityBytes");
-        if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
-        if (!(await volumeExists(news.uri, news.pool, news.name))) return { changes: true, replaces: ["name"], deleteBeforeReplace: true };
-        return { changes: news.capacityBytes !== olds.capacityBytes || news.domain !== olds.domain || news.sizeKey !== olds.sizeKey, replaces: [] };
+        if (typeof news.capacityBytes === "number" && news.capacityBytes < olds.capacityBytes) more.push("capacityBytes");
+        const d = await volumeDiff(olds, news, more);
+        if (d) return d;
+        const changes = news.capacityBytes !== olds.capacityBytes || news.domain !== olds.domain || news.sizeKey !== olds.sizeKey || news.poolUuid !== olds.poolUuid;
+        return { changes, replaces: [] };
     },
     async update(_id: string, olds: VolumeOutputs, news: VolumeInputs) {
+        if ((await checkPool(news.uri, news.pool, olds.poolUuid)) === "missing") throw new Error(`storage pool ${news.pool} disappeared from ${news.uri}; run up again`);
         if (news.capacityBytes > olds.capacityBytes) {
-            const state = await virsh(news.uri, ["domstate", news.domain]);
-            if (state.code === 0 && /running|paused/.test(state.stdout)) {
+            const state = await mustVirsh(news.uri, ["domstate", news.domain]).catch(async (e: unknown) => {
+                // Not defined (yet, or any more) is "at rest"; a failed lookup of a listed domain is not.
+                if ((await listNames(news.uri, "domain")).includes(news.domain)) throw e;
+                return "undefined";
+            });
+            if (/running|paused/.test(state)) {
                 // QEMU holds the image open and locked: only it can grow the disk; the guest
                 // sees the new size at once (resize the filesystem inside, or reboot).
                 await mustVirsh(news.uri, ["blockresize", news.domain, olds.path, `${news.capacityBytes}B`]);
@@ -436,21 +757,18 @@ export const volumeProvider: ResourceProvider = {
                 await mustVirsh(news.uri, ["vol-resize", "--pool", news.pool, news.name, `${news.capacityBytes}B`]);
             }
         }
-        const outs: VolumeOutputs = { ...news, path: olds.path, generation: olds.generation };
+        const outs: VolumeOutputs = { ...news, path: olds.path, key: olds.key, generation: olds.generation };
         return { outs };
     },
     async delete(_id: string, props: VolumeOutputs) {
-        await deleteVolume(props.uri, props.pool, props.name);
+        await deleteOurVolume(props);
     },
 };
 
 // ---------------------------------------------------------------------------------------
 // SeedVolume: the NoCloud seed (ISO9660 labelled cidata)
 
-export interface SeedVolumeInputs {
-    uri: string;
-    pool: string;
-    name: string;
+export interface SeedVolumeInputs extends VolumeLocation {
     /** Secret. Never copied into outputs; its hash is. */
     userData: string;
     networkConfig: string;
@@ -460,10 +778,9 @@ export interface SeedVolumeInputs {
     instanceIdPrefix: string;
 }
 
-export interface SeedVolumeOutputs extends Omit<SeedVolumeInputs, "userData"> {
+export interface SeedVolumeOutputs extends Omit<SeedVolumeInputs, "userData">, VolumeIdentity {
     userDataSha256: string;
     instanceId: string;
-    path: string;
 }
 
 export function seedInstanceId(i: Pick<SeedVolumeInputs, "instanceIdPrefix" | "userData" | "networkConfig" | "vendorData">): string {
@@ -496,6 +813,7 @@ export const seedVolumeProvider: ResourceProvider = {
         const fs = require("fs") as typeof import("fs");
         const { uri, pool, name } = inputs;
         const instanceId = seedInstanceId(inputs);
+        await prepareVolumeSlot(uri, pool, inputs.poolUuid, name);
         const dir = tmpDir();
         try {
             const files: Record<string, string> = {
@@ -511,18 +829,19 @@ export const seedVolumeProvider: ResourceProvider = {
             rmrf(dir);
         }
         const { userData: _secret, ...rest } = inputs;
-        const outs: SeedVolumeOutputs = { ...rest, userDataSha256: sha256(inputs.userData), instanceId, path: await volumePath(uri, pool, name) };
+        const outs: SeedVolumeOutputs = { ...rest, userDataSha256: sha256(inputs.userData), instanceId, ...(await volumeIdentity(uri, pool, name)) };
         return { id: `${pool}/${name}`, outs };
     },
     async diff(_id: string, olds: SeedVolumeOutputs, news: SeedVolumeInputs): Promise<DiffResult> {
-        const replaces = changedKeys(olds, news as unknown as SeedVolumeOutputs, ["uri", "pool", "name", "networkConfig", "vendorData", "hostname", "instanceIdPrefix"]);
-        if (sha256(news.userData) !== olds.userDataSha256) replaces.push("userData");
-        if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
-        if (!(await volumeExists(news.uri, news.pool, news.name))) return { changes: true, replaces: ["name"], deleteBeforeReplace: true };
-        return { changes: false };
+        const more = changedKeys(olds, news as unknown as SeedVolumeOutputs, ["networkConfig", "vendorData", "hostname", "instanceIdPrefix"]);
+        if (sha256(news.userData) !== olds.userDataSha256) more.push("userData");
+        return (await volumeDiff(olds, news, more)) ?? { changes: false };
     },
     async delete(_id: string, props: SeedVolumeOutputs) {
-        await deleteVolume(props.uri, props.pool, props.name);
+        // The seed holds the node's SSH host private key: the volume goes, and so does any
+        // temp copy a killed run left on this machine.
+        sweepStaleTemp();
+        await deleteOurVolume(props);
     },
 };
 
@@ -532,7 +851,7 @@ export const seedVolumeProvider: ResourceProvider = {
 export interface DomainInputs {
     uri: string;
     name: string;
-    /** Full domain XML without metadata. */
+    /** Full domain XML with the owner in `<metadata>`, without `<uuid>` (kept by libvirt) or tags. */
     xml: string;
     /** Lab tags, kept in the domain's <metadata> (set live: no restart for a tag change). */
     tagsXml: string;
@@ -555,6 +874,8 @@ export interface DomainOutputs extends DomainInputs {
     uuid: string;
     /** The readiness line seen on the serial console at the last (re)start. */
     ready: string;
+    /** Why the node last booted: "created", "adopted", or the changes that needed a restart. */
+    lastBoot?: string;
 }
 
 function stripTerminal(s: string): string {
@@ -562,42 +883,94 @@ function stripTerminal(s: string): string {
     return s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/\r/g, "");
 }
 
+function shellQuote(s: string): string {
+    return `'${s.replace(/'/g, "'\\''")}'`;
+}
+
+/** ssh to the hypervisor the way libvirt does for this URI. */
+function hypervisorSsh(d: Pick<DomainInputs, "hypervisorSsh" | "hypervisorSshCommand">, script: string): Promise<RunResult> {
+    return run(d.hypervisorSshCommand ?? "ssh", ["-o", "BatchMode=yes", ...d.hypervisorSsh, script], { timeoutSeconds: 60 });
+}
+
 /**
  * The serial log as far as it is written ("" before QEMU opened it). virtlogd writes it
  * root-only (0600), so a user who runs Pulumi without root (in the libvirt group, or
  * through qemu+ssh as a non-root user) falls back to `sudo -n cat`; if that is not allowed
  * either, readiness fails at once with what to do instead of timing out blind.
+ * `sshFailed`: ssh itself failed (exit 255) with this stderr; the caller decides how often
+ * that may happen.
  */
-async function readSerialLog(d: DomainInputs): Promise<string> {
-    const quoted = `'${d.serialLog.replace(/'/g, "'\\''")}'`;
+async function readSerialLog(d: DomainInputs): Promise<{ log: string } | { sshFailed: string }> {
     if (d.hypervisorSsh.length === 0) {
         const fs = require("fs") as typeof import("fs");
         try {
-            return fs.readFileSync(d.serialLog, "latin1");
+            return { log: fs.readFileSync(d.serialLog, "latin1") };
         } catch (e) {
             const code = (e as { code?: string }).code;
-            if (code === "ENOENT") return "";
+            if (code === "ENOENT") return { log: "" };
             if (code !== "EACCES") throw e;
         }
         const r = await run("sudo", ["-n", "cat", d.serialLog], { timeoutSeconds: 60 });
-        if (r.code === 0) return r.stdout;
+        if (r.code === 0) return { log: r.stdout };
         throw new Error(unreadableLog(d, r.stderr.trim()));
     }
-    const script = `if [ ! -e ${quoted} ]; then exit 0; fi; cat ${quoted} 2>/dev/null || sudo -n cat ${quoted}`;
-    const r = await run(d.hypervisorSshCommand ?? "ssh", ["-o", "BatchMode=yes", ...d.hypervisorSsh, script], { timeoutSeconds: 60 });
-    if (r.code === 0) return r.stdout;
-    // 255: ssh itself failed (network blip): try again on the next poll.
-    if (r.code === 255) return "";
+    const quoted = shellQuote(d.serialLog);
+    const r = await hypervisorSsh(d, `if [ ! -e ${quoted} ]; then exit 0; fi; cat ${quoted} 2>/dev/null || sudo -n cat ${quoted}`);
+    if (r.code === 0) return { log: r.stdout };
+    if (r.code === 255) return { sshFailed: r.stderr.trim() };
     throw new Error(unreadableLog(d, r.stderr.trim()));
 }
 
 function unreadableLog(d: DomainInputs, detail: string): string {
-    const where = d.hypervisorSsh.length === 0 ? "this machine" : `the hypervisor (${d.hypervisorSshCommand ?? "ssh"} ${d.hypervisorSsh.join(" ")})`;
     return (
-        `cannot read node ${d.nodeName}'s serial log ${d.serialLog} on ${where}: virtlogd writes it for root only, ` +
+        `cannot read node ${d.nodeName}'s serial log ${d.serialLog} on ${where(d)}: virtlogd writes it for root only, ` +
         `and readiness is read from it (${detail || "permission denied"}). Run Pulumi as root, connect as root ` +
         `(qemu+ssh://root@host/system), or allow this user \`sudo -n cat\` on nixlab:libvirt.serialLogDir`
     );
+}
+
+function where(d: Pick<DomainInputs, "hypervisorSsh" | "hypervisorSshCommand">): string {
+    return d.hypervisorSsh.length === 0 ? "this machine" : `the hypervisor (${d.hypervisorSshCommand ?? "ssh"} ${d.hypervisorSsh.join(" ")})`;
+}
+
+/**
+ * Consecutive ssh failures (exit 255) tolerated while polling a remote serial log: a blip
+ * passes, while a refused key, a changed host key or a closed port is reported within
+ * seconds instead of after the whole readiness timeout.
+ */
+export const SSH_FAILURES_MAX = 3;
+
+/**
+ * Removes the node's serial log and virtlogd's rotated copies (`<log>.0`, `.1`, ...):
+ * console output is the lab's, and destroy leaves nothing behind.
+ */
+export async function removeSerialLog(d: Pick<DomainInputs, "serialLog" | "hypervisorSsh" | "hypervisorSshCommand" | "nodeName">): Promise<void> {
+    if (d.hypervisorSsh.length === 0) {
+        const fs = require("fs") as typeof import("fs");
+        const path = require("path") as typeof import("path");
+        const dir = path.dirname(d.serialLog);
+        const base = path.basename(d.serialLog);
+        let names: string[];
+        try {
+            names = fs.readdirSync(dir).filter((n) => n === base || (n.startsWith(`${base}.`) && /^\d+$/.test(n.slice(base.length + 1))));
+        } catch (e) {
+            if ((e as { code?: string }).code === "ENOENT") return;
+            throw e;
+        }
+        for (const n of names) {
+            try {
+                fs.rmSync(path.join(dir, n), { force: true });
+            } catch (e) {
+                if ((e as { code?: string }).code !== "EACCES" && (e as { code?: string }).code !== "EPERM") throw e;
+                const r = await run("sudo", ["-n", "rm", "-f", "--", path.join(dir, n)], { timeoutSeconds: 60 });
+                if (r.code !== 0) throw new Error(`cannot remove node ${d.nodeName}'s serial log ${path.join(dir, n)} on this machine: ${r.stderr.trim()}`);
+            }
+        }
+        return;
+    }
+    const q = shellQuote(d.serialLog);
+    const r = await hypervisorSsh(d, `rm -f -- ${q} ${q}.[0-9]* 2>/dev/null || sudo -n rm -f -- ${q} ${q}.[0-9]*`);
+    if (r.code !== 0) throw new Error(`cannot remove node ${d.nodeName}'s serial log ${d.serialLog} on ${where(d)} (exit ${r.code}): ${r.stderr.trim()}`);
 }
 
 function logTail(log: string, lines = 40): string {
@@ -615,7 +988,8 @@ export function findReadyLine(log: string, marker: string, node: string): string
 /**
  * Waits for the node's readiness line on its serial console (written by the lab's runcmd
  * on first boot and by the backend's per-boot script on later boots). Fails early when
- * the domain stops, and with the console's tail on timeout.
+ * the domain stops or ssh to the hypervisor keeps failing, and with the console's tail on
+ * timeout.
  */
 async function waitReady(d: DomainInputs): Promise<string> {
     const deadline = Date.now() + d.readyTimeoutSeconds * 1000;
@@ -625,8 +999,23 @@ async function waitReady(d: DomainInputs): Promise<string> {
     // call) only every 2 s either way.
     const pollMs = d.hypervisorSsh.length === 0 ? 250 : 2000;
     let nextStateCheck = 0;
+    let log = "";
+    let sshFailures = 0;
     for (;;) {
-        const log = await readSerialLog(d);
+        const read = await readSerialLog(d);
+        if ("sshFailed" in read) {
+            sshFailures += 1;
+            if (sshFailures >= SSH_FAILURES_MAX) {
+                throw new Error(
+                    `node ${d.nodeName}: cannot read its serial log ${d.serialLog} on ${where(d)}: ssh failed (exit 255) ${sshFailures} times in a row: ` +
+                        `${read.sshFailed.replace(/\.$/, "") || "no message"}. Exit 255 is ssh itself failing (authentication, host key, connection refused), not the node; ` +
+                        "fix ssh to the hypervisor for the URI's user, port, keyfile and command (libvirt connects the same way), then run up again",
+                );
+            }
+        } else {
+            sshFailures = 0;
+            log = read.log;
+        }
         const line = findReadyLine(log, d.readyMarker, d.nodeName);
         if (line) {
             if (d.kvm !== "none" && / kvm=missing\b/.test(line)) {
@@ -655,23 +1044,22 @@ async function waitReady(d: DomainInputs): Promise<string> {
     }
 }
 
-async function domainUuid(uri: string, name: string): Promise<string | undefined> {
-    const r = await virsh(uri, ["domuuid", name]);
-    if (isNotFound(r)) return undefined;
-    if (r.code !== 0) throw new Error(describe("virsh", ["-c", uri, "domuuid", name], r));
-    return r.stdout.trim();
-}
-
+/** domstate as a fact: a failed lookup throws (it is not "stopped"). */
 async function isRunning(uri: string, name: string): Promise<boolean> {
-    const r = await virsh(uri, ["domstate", name]);
-    return r.code === 0 && /running|paused|in shutdown/.test(r.stdout);
+    return /running|paused|in shutdown/.test(await mustVirsh(uri, ["domstate", name]));
 }
 
-async function defineDomain(d: DomainInputs): Promise<void> {
+/** The XML with libvirt's `<uuid>` after `<name>`, so a redefinition updates this domain instead of being refused. */
+export function withUuid(xml: string, uuid: string | undefined): string {
+    if (!uuid || /<uuid>/.test(xml)) return xml;
+    return xml.replace(/(<\/name>\n?)/, `$1  <uuid>${uuid}</uuid>\n`);
+}
+
+async function defineDomain(d: DomainInputs, uuid?: string): Promise<void> {
     const fs = require("fs") as typeof import("fs");
     const dir = tmpDir();
     try {
-        fs.writeFileSync(`${dir}/domain.xml`, d.xml);
+        fs.writeFileSync(`${dir}/domain.xml`, withUuid(d.xml, uuid));
         await mustVirsh(d.uri, ["define", `${dir}/domain.xml`]);
     } finally {
         rmrf(dir);
@@ -685,15 +1073,16 @@ async function setTags(d: DomainInputs, live: boolean): Promise<void> {
 /** Power off: a lab node holds nothing that must survive a hard stop, and ACPI shutdown under TCG takes minutes. */
 async function stopDomain(uri: string, name: string): Promise<void> {
     const r = await virsh(uri, ["destroy", name]);
-    if (r.code !== 0 && !isNotFound(r) && !/not running/.test(r.stderr)) throw new Error(describe("virsh", ["-c", uri, "destroy", name], r));
+    if (r.code !== 0 && !/not running/.test(r.stderr)) throw new Error(describe("virsh", ["-c", uri, "destroy", name], r));
 }
 
-async function removeDomain(uri: string, name: string): Promise<void> {
+/** Stops and undefines a domain whose identity the caller has checked. */
+export async function removeDomain(uri: string, name: string): Promise<void> {
     await stopDomain(uri, name);
     const r = await virsh(uri, ["undefine", name, "--nvram"]);
-    if (r.code === 0 || isNotFound(r)) return;
+    if (r.code === 0) return;
     // BIOS domains have no NVRAM; older libvirt rejects the flag for them.
-    await virshIgnoringMissing(uri, ["undefine", name]);
+    await mustVirsh(uri, ["undefine", name]);
 }
 
 async function bootAndWait(d: DomainInputs): Promise<string> {
@@ -701,28 +1090,78 @@ async function bootAndWait(d: DomainInputs): Promise<string> {
     return waitReady(d);
 }
 
+/** The domain as this stack made it; undefined only when a listing confirms it is gone. */
+async function ourDomain(uri: string, name: string, uuid: string | undefined): Promise<Identity | undefined> {
+    const id = await identify(uri, "domain", name);
+    if (id && uuid && id.uuid !== uuid) throw notTheSame(`domain ${name}`, uri, uuid, id.uuid);
+    return id;
+}
+
+/**
+ * What a new definition changes that only a restart applies (libvirt applies a
+ * redefinition at the next boot): vCPUs, memory, machine type, firmware, kernel, initrd
+ * and cmdline, disks, NIC. Tags never need one (set live).
+ */
+export function restartReasons(oldXml: string, newXml: string): string[] {
+    const one = (xml: string, re: RegExp) => re.exec(xml)?.[1];
+    const all = (xml: string, re: RegExp) => [...xml.matchAll(re)].map((m) => m[1]).join(",");
+    const facets: [string, (x: string) => string | undefined][] = [
+        ["vcpus", (x) => one(x, /<vcpu[^>]*>(\d+)<\/vcpu>/)],
+        ["memory (MiB)", (x) => one(x, /<memory unit='MiB'>(\d+)<\/memory>/)],
+        ["machine type", (x) => one(x, /<type [^>]*machine='([^']*)'/)],
+        ["kernel", (x) => one(x, /<kernel>([^<]*)<\/kernel>/)],
+        ["initrd", (x) => one(x, /<initrd>([^<]*)<\/initrd>/)],
+        ["kernel cmdline", (x) => one(x, /<cmdline>([^<]*)<\/cmdline>/)],
+        ["firmware", (x) => all(x, /<(?:loader|nvram|os firmware)[^>]*>([^<]*)/g)],
+        ["cpu", (x) => one(x, /(<cpu [^>]*>)/)],
+        ["disks", (x) => all(x, /<source file='([^']*)'/g)],
+        ["nic", (x) => all(x, /<mac address='([^']*)'/g) + all(x, /<qemu:arg value='([^']*)'/g)],
+    ];
+    const reasons: string[] = [];
+    for (const [what, get] of facets) {
+        const a = get(oldXml) ?? "";
+        const b = get(newXml) ?? "";
+        if (a !== b) reasons.push(what === "vcpus" || what === "memory (MiB)" ? `${what} ${a} -> ${b}` : what);
+    }
+    if (reasons.length === 0 && oldXml !== newXml) reasons.push("domain XML");
+    return reasons;
+}
+
 export const domainProvider: ResourceProvider = {
     async create(inputs: DomainInputs) {
-        await defineDomain(inputs);
+        const { uri, name } = inputs;
+        const owner = parseOwner(inputs.xml);
+        if (!owner) throw new Error(`domain ${name}: the XML carries no nixlab owner in <metadata> (a bug in nixlab's rendering)`);
+        const existing = await identify(uri, "domain", name);
+        let lastBoot = "created";
+        if (existing) {
+            const found = parseOwner(existing.xml);
+            if (!sameOwner(found, owner)) throw notOurs(`domain ${name}`, uri, owner, found);
+            // This node, left by an interrupted run: adopted under its own UUID, and booted
+            // again on the disks this run made.
+            await stopDomain(uri, name);
+            lastBoot = "adopted";
+        }
+        await defineDomain(inputs, existing?.uuid);
         let ready: string;
+        let uuid: string;
         try {
             await setTags(inputs, false);
             ready = await bootAndWait(inputs);
+            uuid = (await mustVirsh(uri, ["domuuid", name])).trim();
         } catch (e) {
             // A create either succeeds or leaves nothing behind; the serial log stays for diagnosis.
-            await removeDomain(inputs.uri, inputs.name);
+            await removeDomain(uri, name);
             throw e;
         }
-        const uuid = (await domainUuid(inputs.uri, inputs.name)) ?? "";
-        const outs: DomainOutputs = { ...inputs, uuid, ready };
-        return { id: inputs.name, outs };
+        const outs: DomainOutputs = { ...inputs, uuid, ready, lastBoot };
+        return { id: name, outs };
     },
     async diff(_id: string, olds: DomainOutputs, news: DomainInputs): Promise<DiffResult> {
         const replaces = changedKeys(olds, news as DomainOutputs, ["uri", "name"]);
         if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
-        const uuid = await domainUuid(news.uri, news.name);
-        // Gone, or undefined and defined again by someone else: not the node we made.
-        if (uuid !== olds.uuid) return { changes: true, replaces: ["uuid"], deleteBeforeReplace: true };
+        // Confirmed gone (undefined behind the program's back): made again on its disks.
+        if (!(await ourDomain(news.uri, news.name, olds.uuid))) return { changes: true, replaces: ["uuid"], deleteBeforeReplace: true };
         const changed = changedKeys(olds, news as DomainOutputs, [
             "xml",
             "tagsXml",
@@ -738,20 +1177,28 @@ export const domainProvider: ResourceProvider = {
         return { changes: changed.length > 0 || !(await isRunning(news.uri, news.name)), replaces: [] };
     },
     async update(_id: string, olds: DomainOutputs, news: DomainInputs) {
+        const id = await ourDomain(news.uri, news.name, olds.uuid);
+        if (!id) throw new Error(`domain ${news.name} disappeared from ${news.uri} during the update; run up again to recreate it`);
         const running = await isRunning(news.uri, news.name);
         const redefine = olds.xml !== news.xml;
-        const reboot = redefine || !sameJson(olds.restartOn, news.restartOn) || !running;
-        if (redefine) await defineDomain(news);
-        if (redefine || olds.tagsXml !== news.tagsXml || olds.metadataUri !== news.metadataUri) await setTags(news, running && !reboot);
+        const reasons = [
+            ...(redefine ? restartReasons(olds.xml, news.xml) : []),
+            ...(!sameJson(olds.restartOn, news.restartOn) ? ["a disk or the network was recreated"] : []),
+            ...(!running ? ["it was not running"] : []),
+        ];
+        // Keeps the UUID: without it libvirt refuses a definition of an existing name.
+        if (redefine) await defineDomain(news, id.uuid);
+        if (redefine || olds.tagsXml !== news.tagsXml || olds.metadataUri !== news.metadataUri) await setTags(news, running && reasons.length === 0);
         let ready = olds.ready;
-        if (reboot) {
+        if (reasons.length > 0) {
             if (running) await stopDomain(news.uri, news.name);
             ready = await bootAndWait(news);
         }
-        const outs: DomainOutputs = { ...news, uuid: olds.uuid, ready };
+        const outs: DomainOutputs = { ...news, uuid: id.uuid, ready, lastBoot: reasons.length > 0 ? `restarted: ${reasons.join("; ")}` : olds.lastBoot };
         return { outs };
     },
     async delete(_id: string, props: DomainOutputs) {
-        await removeDomain(props.uri, props.name);
+        if (await ourDomain(props.uri, props.name, props.uuid)) await removeDomain(props.uri, props.name);
+        await removeSerialLog(props);
     },
 };

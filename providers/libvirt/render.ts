@@ -18,8 +18,36 @@ export function labResourceName(lab: string): string {
     return `${PREFIX}-${lab}`;
 }
 
+/**
+ * `nixlab-<lab>.<node>`. The dot cannot occur in lab or node names (DNS labels), so lab
+ * `a-b` with node `c` and lab `a` with node `b-c` get different domains and serial logs;
+ * with a `-` both were `nixlab-a-b-c`. Readable, stable, and short enough for libvirt
+ * (which shortens names itself where QEMU paths need it): at most 7 + 32 + 1 + 32 characters.
+ */
 export function domainName(lab: string, node: string): string {
-    return `${PREFIX}-${lab}-${node}`;
+    return `${PREFIX}-${lab}.${node}`;
+}
+
+/**
+ * Who made a libvirt object: stamped into every domain's and network's `<metadata>` (and
+ * a pool directory's marker) at creation, checked before anything is adopted, changed or
+ * deleted. Names alone say nothing: another stack may use the same lab name on this host.
+ */
+export interface Owner {
+    /** Pulumi stack name (`pulumi.getStack()`). */
+    stack: string;
+    lab: string;
+    /** Domains only. */
+    node?: string;
+}
+
+/** Namespace of the owner element; versioned so a later layout can be told apart. */
+export const OWNER_URI = "https://nixlab.dev/xmlns/libvirt/owner/1";
+
+/** `<nixlab-owner:owner .../>`: one element in the object's `<metadata>`. */
+export function renderOwnerXml(o: Owner): string {
+    const node = o.node === undefined ? "" : ` node='${esc(o.node)}'`;
+    return `<nixlab-owner:owner xmlns:nixlab-owner='${OWNER_URI}' stack='${esc(o.stack)}' lab='${esc(o.lab)}'${node}/>`;
 }
 
 /** A dir pool per lab under poolDir, so deleting the pool deletes the lab's files. */
@@ -86,6 +114,8 @@ export function esc(s: string): string {
 export interface NetworkXmlArgs {
     lab: string;
     cidr: string;
+    /** Stamped into `<metadata>`. */
+    owner: Owner;
 }
 
 /**
@@ -93,11 +123,14 @@ export interface NetworkXmlArgs {
  * resource adds them with `net-update`, so adding a node changes the running network in
  * place instead of replacing it (which would cut every running node off its bridge).
  */
-export function renderNetworkXml({ lab, cidr }: NetworkXmlArgs): string {
+export function renderNetworkXml({ lab, cidr, owner }: NetworkXmlArgs): string {
     const range = dhcpRange(cidr);
     return [
         "<network>",
         `  <name>${esc(labResourceName(lab))}</name>`,
+        "  <metadata>",
+        `    ${renderOwnerXml(owner)}`,
+        "  </metadata>",
         "  <forward mode='nat'/>",
         `  <bridge name='${bridgeName(lab)}' stp='on' delay='0'/>`,
         "  <dns enable='yes'/>",
@@ -184,6 +217,8 @@ export interface DomainXmlArgs {
     disks: DiskXml[];
     nic: NicXml;
     serialLog: string;
+    /** Stamped into `<metadata>` at `virsh define`, so no window leaves an unstamped domain. */
+    owner: Owner;
 }
 
 /** vda, vdb, ... vdz, vdaa: libvirt's target naming for the n-th virtio disk. */
@@ -265,6 +300,9 @@ export function renderDomainXml(a: DomainXmlArgs): string {
     const lines = [
         `<domain type='${a.accelerator === "kvm" ? "kvm" : "qemu"}'${user ? " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'" : ""}>`,
         `  <name>${esc(a.name)}</name>`,
+        "  <metadata>",
+        `    ${renderOwnerXml(a.owner)}`,
+        "  </metadata>",
         `  <memory unit='MiB'>${a.memoryMiB}</memory>`,
         `  <vcpu placement='static'>${a.vcpus}</vcpu>`,
         ...osXml(a),

@@ -26,8 +26,10 @@ type Args<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 export class Pool extends pulumi.dynamic.Resource {
     declare readonly name: pulumi.Output<string>;
     declare readonly path: pulumi.Output<string>;
+    /** libvirt's UUID of the pool: every volume checks it before touching the pool. */
+    declare readonly uuid: pulumi.Output<string>;
     constructor(name: string, args: Args<PoolInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(poolProvider, name, { ...args }, opts, MODULE, "Pool");
+        super(poolProvider, name, { ...args, uuid: undefined }, opts, MODULE, "Pool");
     }
 }
 
@@ -35,7 +37,7 @@ export class Network extends pulumi.dynamic.Resource {
     declare readonly name: pulumi.Output<string>;
     declare readonly generation: pulumi.Output<string>;
     constructor(name: string, args: Args<NetworkInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(networkProvider, name, { ...args, generation: undefined }, opts, MODULE, "Network");
+        super(networkProvider, name, { ...args, generation: undefined, uuid: undefined }, opts, MODULE, "Network");
     }
 }
 
@@ -45,7 +47,7 @@ export class ImageVolume extends pulumi.dynamic.Resource {
     declare readonly format: pulumi.Output<string>;
     declare readonly capacityBytes: pulumi.Output<number>;
     constructor(name: string, args: Args<ImageVolumeInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(imageVolumeProvider, name, { ...args, path: undefined, capacityBytes: undefined }, opts, MODULE, "ImageVolume");
+        super(imageVolumeProvider, name, { ...args, path: undefined, key: undefined, capacityBytes: undefined }, opts, MODULE, "ImageVolume");
     }
 }
 
@@ -54,7 +56,7 @@ export class Volume extends pulumi.dynamic.Resource {
     declare readonly path: pulumi.Output<string>;
     declare readonly generation: pulumi.Output<string>;
     constructor(name: string, args: Args<VolumeInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(volumeProvider, name, { ...args, path: undefined, generation: undefined }, opts, MODULE, "Volume");
+        super(volumeProvider, name, { ...args, path: undefined, key: undefined, generation: undefined }, opts, MODULE, "Volume");
     }
 }
 
@@ -66,7 +68,7 @@ export class SeedVolume extends pulumi.dynamic.Resource {
         super(
             seedVolumeProvider,
             name,
-            { ...args, userDataSha256: undefined, instanceId: undefined, path: undefined },
+            { ...args, userDataSha256: undefined, instanceId: undefined, path: undefined, key: undefined },
             // user-data carries the node's SSH host private key.
             pulumi.mergeOptions(opts, { additionalSecretOutputs: ["userData"] }),
             MODULE,
@@ -81,7 +83,7 @@ export class Domain extends pulumi.dynamic.Resource {
     /** The NIXLAB-READY line seen on the console when the node last booted. */
     declare readonly ready: pulumi.Output<string>;
     constructor(name: string, args: Args<DomainInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(domainProvider, name, { ...args, uuid: undefined, ready: undefined }, opts, MODULE, "Domain");
+        super(domainProvider, name, { ...args, uuid: undefined, ready: undefined, lastBoot: undefined }, opts, MODULE, "Domain");
     }
 }
 

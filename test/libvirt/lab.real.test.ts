@@ -190,7 +190,7 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt backend against
             // TCG may or may not emulate SVM/VMX; kvm: none nodes do not care which.
             expect(nodes[n]!.ready).toMatch(new RegExp(`^NIXLAB-READY node=${n} kvm=(ok|missing)$`));
         }
-        expect(await virshNames(["list", "--name"])).toEqual(expect.arrayContaining([`nixlab-${LAB}-node-1`, `nixlab-${LAB}-node-2`]));
+        expect(await virshNames(["list", "--name"])).toEqual(expect.arrayContaining([`nixlab-${LAB}.node-1`, `nixlab-${LAB}.node-2`]));
         expect((await virshNames(["-q", "vol-list", "--pool", `nixlab-${LAB}`])).map((l) => l.split(/\s+/)[0]).sort()).toEqual(
             [
                 "node-1.cidata.iso",
@@ -202,7 +202,7 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt backend against
                 expect.stringMatching(/^nixlab-kernel-[0-9a-f]{16}$/),
             ].sort(),
         );
-        const tags = await virsh(URI, ["metadata", `nixlab-${LAB}-node-1`, "https://nixlab.dev/xmlns/libvirt/tags/1"]);
+        const tags = await virsh(URI, ["metadata", `nixlab-${LAB}.node-1`, "https://nixlab.dev/xmlns/libvirt/tags/1"]);
         expect(tags.stdout).toContain(`<tag key="nixlab:lab">${LAB}</tag>`);
         expect(tags.stdout).toContain(`<tag key="nixlab:node">node-1</tag>`);
         expect(tags.stdout).toMatch(/<tag key="nixlab:expires-at">\d{4}-\d\d-\d\dT/);
@@ -210,7 +210,7 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt backend against
 
     it("cloud-init ran on both nodes: readiness line on each serial log, `cloud-init status` done over ssh", async () => {
         for (const n of ["node-1", "node-2"] as const) {
-            const log = fs.readFileSync(`/var/log/libvirt/qemu/nixlab-${LAB}-${n}.serial.log`, "latin1");
+            const log = fs.readFileSync(`/var/log/libvirt/qemu/nixlab-${LAB}.${n}.serial.log`, "latin1");
             expect(log).toMatch(new RegExp(`NIXLAB-READY node=${n} kvm=(ok|missing)`));
             expect(await ssh(n, "cloud-init status")).toBe("status: done");
             expect(await ssh(n, "hostname")).toBe(n);
@@ -240,7 +240,7 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt backend against
     });
 
     it("a node deleted behind the program's back is detected and recreated on its disk", async () => {
-        const dom = `nixlab-${LAB}-node-1`;
+        const dom = `nixlab-${LAB}.node-1`;
         expect((await virsh(URI, ["destroy", dom])).code).toBe(0);
         expect((await virsh(URI, ["undefine", dom])).code).toBe(0);
         const report = await engine("up", "up-5-drift");

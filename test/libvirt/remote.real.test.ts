@@ -25,7 +25,7 @@ import { deleteLabByName, exec, leftovers, oneNodeLab, opLines, POOL_DIR, runEng
 
 const LAB = "lvremote";
 const ADDRESS = "10.213.10.10";
-const SERIAL_LOG = `/var/log/libvirt/qemu/nixlab-${LAB}-solo.serial.log`;
+const SERIAL_LOG = `/var/log/libvirt/qemu/nixlab-${LAB}.solo.serial.log`;
 const WORK = path.join(os.tmpdir(), "nixlab-libvirt-real-remote");
 const SSHD = "/usr/sbin/sshd";
 /** sshd's privilege-separation directory; made here (and removed again) when missing. */

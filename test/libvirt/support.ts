@@ -23,11 +23,19 @@ export interface ExecResult {
     stderr: string;
 }
 
-export function exec(cmd: string, args: string[], timeoutMs = 60_000): Promise<ExecResult> {
+export function exec(
+    cmd: string,
+    args: string[],
+    timeoutMs = 60_000,
+    opts: { env?: NodeJS.ProcessEnv; detached?: boolean } = {},
+): Promise<ExecResult & { signal?: string }> {
     return new Promise((resolve) => {
-        execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-            const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
-            resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+        // detached: its own process group, so a fault shim can SIGKILL the whole engine.
+        const options = { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: opts.env ?? process.env, detached: opts.detached ?? false };
+        execFile(cmd, args, options, (err, stdout, stderr) => {
+            const e = err as { code?: unknown; signal?: string } | null;
+            const code = e ? (typeof e.code === "number" ? e.code : 1) : 0;
+            resolve({ code, stdout: String(stdout), stderr: String(stderr), ...(e?.signal ? { signal: e.signal } : {}) });
         });
     });
 }
@@ -69,24 +77,37 @@ export function oneNodeLab(name: string, cidr: string, work: string, fixtureDir:
  * One engine run in its own process (Pulumi's runtime is global to a process), its output
  * kept in `logFile`. `prefix` runs it under another command (e.g. `ip netns exec`).
  */
-export async function runEngine(args: {
+export interface EngineRunArgs {
     action: "up" | "destroy";
     label: string;
     work: string;
     logFile: string;
     prefix?: string[];
-}): Promise<{ report: RunReport; seconds: number }> {
+    /** Extra environment (a fault shim first on PATH, TMPDIR). */
+    env?: Record<string, string>;
+}
+
+/** An engine run that may fail or be killed: its exit, signal, report (if it wrote one) and log. */
+export async function runEngineRaw(args: EngineRunArgs): Promise<{ code: number; signal?: string; report?: RunReport; log: string; seconds: number }> {
     const started = Date.now();
     // The project's own TypeScript hook, not tsx: ~1 s less per engine run (issue 11).
     const argv = [...(args.prefix ?? []), process.execPath, "--require", path.join(REPO, "scripts", "ts-hook.cjs"), path.join(__dirname, "engine.ts"), args.action, args.work];
-    const r = await exec(argv[0]!, argv.slice(1), 25 * 60_000);
-    fs.writeFileSync(args.logFile, r.stdout + r.stderr);
     const reportFile = path.join(args.work, "last-run.json");
+    fs.rmSync(reportFile, { force: true });
+    const r = await exec(argv[0]!, argv.slice(1), 25 * 60_000, { env: { ...process.env, ...args.env }, detached: true });
+    fs.writeFileSync(args.logFile, r.stdout + r.stderr);
     const report = fs.existsSync(reportFile) ? (JSON.parse(fs.readFileSync(reportFile, "utf8")) as RunReport) : undefined;
     fs.rmSync(reportFile, { force: true });
+    return { code: r.code, signal: r.signal, report, log: r.stdout + r.stderr, seconds: (Date.now() - started) / 1000 };
+}
+
+export async function runEngine(args: EngineRunArgs): Promise<{ report: RunReport; seconds: number }> {
+    const started = Date.now();
+    const r = await runEngineRaw(args);
+    const report = r.report;
     if (!report || !report.ok) {
         throw new Error(
-            `engine ${args.action} (${args.label}) failed: ${report?.error ?? `no report, exit ${r.code}`}\n--- log ${args.logFile} (tail) ---\n${(r.stdout + r.stderr).slice(-6000)}`,
+            `engine ${args.action} (${args.label}) failed: ${report?.error ?? `no report, exit ${r.code}${r.signal ? ` (${r.signal})` : ""}`}\n--- log ${args.logFile} (tail) ---\n${r.log.slice(-6000)}`,
         );
     }
     return { report, seconds: (Date.now() - started) / 1000 };
@@ -115,13 +136,116 @@ export async function leftovers(prefix = "nixlab-"): Promise<string[]> {
     ].filter((n) => n.startsWith(prefix) && !n.startsWith("nixlab-smoke"));
 }
 
-/** Deletes a lab's domains, network and pool by name over the local socket. */
+/**
+ * Deletes a lab's domains (`nixlab-<lab>.<node>`, and the older `nixlab-<lab>-<node>`),
+ * serial logs, network and pool by name over the local socket: test equipment for what a
+ * crashed earlier run left, so no identity is checked.
+ */
 export async function deleteLabByName(lab: string): Promise<void> {
-    for (const d of (await virshNames(["list", "--all", "--name"])).filter((n) => n.startsWith(`nixlab-${lab}-`))) {
-        await domainProvider.delete!(d, { uri: LOCAL_URI, name: d });
+    for (const d of (await virshNames(["list", "--all", "--name"])).filter((n) => n.startsWith(`nixlab-${lab}.`) || n.startsWith(`nixlab-${lab}-`))) {
+        await domainProvider.delete!(d, { uri: LOCAL_URI, name: d, serialLog: `${SERIAL_LOG_DIR}/${d}.serial.log`, hypervisorSsh: [], nodeName: d });
     }
     await networkProvider.delete!(`nixlab-${lab}`, { uri: LOCAL_URI, name: `nixlab-${lab}` });
     await poolProvider.delete!(`nixlab-${lab}`, { uri: LOCAL_URI, name: `nixlab-${lab}` });
+    for (const f of fs.existsSync(SERIAL_LOG_DIR) ? fs.readdirSync(SERIAL_LOG_DIR) : []) {
+        if (f.startsWith(`nixlab-${lab}.`) || f.startsWith(`nixlab-${lab}-`)) fs.rmSync(path.join(SERIAL_LOG_DIR, f), { force: true });
+    }
+}
+
+export const SERIAL_LOG_DIR = "/var/log/libvirt/qemu";
+
+/**
+ * Files a lab may leave on the host: its pool directory, serial logs (and rotated copies)
+ * and, under `tmpDir` (the engine's TMPDIR), temp dirs with seed content. Empty when
+ * destroy left nothing.
+ */
+export function fileLeftovers(lab: string, tmpDir?: string): string[] {
+    const found: string[] = [];
+    if (fs.existsSync(path.join(POOL_DIR, lab))) found.push(path.join(POOL_DIR, lab));
+    for (const f of fs.existsSync(SERIAL_LOG_DIR) ? fs.readdirSync(SERIAL_LOG_DIR) : []) {
+        if (f.startsWith(`nixlab-${lab}.`) || f.startsWith(`nixlab-${lab}-`)) found.push(path.join(SERIAL_LOG_DIR, f));
+    }
+    if (tmpDir && fs.existsSync(tmpDir)) for (const f of fs.readdirSync(tmpDir)) if (f.startsWith("nixlab-")) found.push(path.join(tmpDir, f));
+    return found;
+}
+
+/**
+ * ssh to a node from inside the namespace with the program's operator key, checking the
+ * host key against the lab's `knownHosts` output (StrictHostKeyChecking=yes): it passes
+ * only if the host key the program generated was installed by cloud-init.
+ */
+export async function sshTo(netns: string, to: { work: string; alias: string; host: string; port: number }, command: string): Promise<string> {
+    const args = [
+        "netns", "exec", netns, "ssh",
+        "-i", path.join(to.work, "operator.key"),
+        "-p", String(to.port),
+        "-o", "BatchMode=yes",
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", `UserKnownHostsFile=${path.join(to.work, "known_hosts")}`,
+        "-o", `HostKeyAlias=${to.alias}`,
+        "-o", "ConnectTimeout=10",
+        "-o", "LogLevel=ERROR",
+        `lab@${to.host}`,
+        command,
+    ];
+    let last: ExecResult = { code: -1, stdout: "", stderr: "" };
+    // sshd may still be settling when the readiness line appears: a few bounded retries.
+    for (let i = 0; i < 6; i++) {
+        last = await exec("ip", args, 60_000);
+        if (last.code === 0) return last.stdout.trim();
+        if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/.test(last.stderr)) break;
+        await new Promise((r) => setTimeout(r, 5000));
+    }
+    throw new Error(`ssh ${to.alias} ${JSON.stringify(command)} failed (exit ${last.code}): ${last.stderr.trim()}`);
+}
+
+/**
+ * A `virsh` stand-in first on PATH: runs the real one, except for the calls a fault file
+ * names (`<dir>/fault`: action, first call number, how many calls, regex over the
+ * arguments, stderr text). `kill` SIGKILLs the caller's whole process group (the engine
+ * and everything it started, run detached); `fail` prints the text and exits 1 without
+ * asking libvirt, as virsh does when its connection drops.
+ */
+export function writeVirshShim(dir: string): void {
+    fs.mkdirSync(dir, { recursive: true });
+    const real = ["/usr/bin/virsh", "/usr/local/bin/virsh", "/bin/virsh"].find((p) => fs.existsSync(p)) ?? "/usr/bin/virsh";
+    fs.writeFileSync(
+        path.join(dir, "virsh"),
+        `#!/bin/sh
+if [ -f '${dir}/fault' ]; then
+    { read -r action; read -r first; read -r times; read -r re; read -r text; } <'${dir}/fault'
+    if printf '%s' "$*" | grep -Eq -- "$re"; then
+        exec 9>'${dir}/count.lock'
+        flock 9
+        n=$(( $(cat '${dir}/count' 2>/dev/null || echo 0) + 1 ))
+        echo "$n" >'${dir}/count'
+        flock -u 9
+        if [ "$n" -ge "$first" ] && [ "$n" -lt $((first + times)) ]; then
+            printf '%s\\n' "$n $*" >>'${dir}/faults.log'
+            case "$action" in
+                kill) kill -KILL -- "-$(ps -o pgid= -p $$ | tr -d ' ')" ;;
+                fail) printf '%b\\n' "$text" >&2; exit 1 ;;
+            esac
+        fi
+    fi
+fi
+exec ${real} "$@"
+`,
+        { mode: 0o755 },
+    );
+}
+
+/** Arms the shim: the `first`..`first+times-1`-th calls matching `re` get the fault. */
+export function armFault(dir: string, f: { action: "kill" | "fail"; re: string; first?: number; times?: number; text?: string }): void {
+    fs.rmSync(path.join(dir, "count"), { force: true });
+    fs.rmSync(path.join(dir, "faults.log"), { force: true });
+    fs.writeFileSync(path.join(dir, "fault"), [f.action, String(f.first ?? 1), String(f.times ?? 1), f.re, f.text ?? ""].join("\n") + "\n");
+}
+
+export function disarmFault(dir: string): string[] {
+    fs.rmSync(path.join(dir, "fault"), { force: true });
+    const log = path.join(dir, "faults.log");
+    return fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").filter((l) => l !== "") : [];
 }
 
 /**
