@@ -378,6 +378,53 @@ export class Cli {
         return failed > 0 ? EXIT.failed : EXIT.ok;
     }
 
+    // ---------------------------------------------------------------- cleanup
+
+    /**
+     * libvirt objects stamped for this stack that its state does not know (left by a killed
+     * `up`), listed and, unless a dry run, removed. Clouds need none of this: their
+     * resources carry the nixlab:stack tag, and Pulumi records them before they exist.
+     */
+    async cleanup(stack: string, opts: { dryRun?: boolean; yes?: boolean }): Promise<number> {
+        const ws = await this.deps.openWorkspace(this.backendUrl);
+        const config = await ws.getAllConfig(stack);
+        const backend = config["nixlab:backend"]?.value ?? "libvirt";
+        if (backend !== "libvirt") {
+            throw new UsageError(
+                `nixlab cleanup finds libvirt objects a stack's state does not know; stack ${stack} uses the ${backend} backend, whose resources are recorded before they exist ` +
+                    "(find strays by their nixlab:stack tag in the cloud's console)",
+            );
+        }
+        // Loaded here: the rest of the CLI never needs the libvirt provider code.
+        const { parseLibvirtConfig } = await import("../providers/libvirt/config");
+        const { findOrphans, knownFromState, programStackName, removalOrder, removeOrphan } = await import("../providers/libvirt/cleanup");
+        const raw = config["nixlab:libvirt"]?.value;
+        const { uri } = parseLibvirtConfig(raw === undefined ? undefined : JSON.parse(raw));
+        const owner = programStackName(stack);
+        const orphans = removalOrder(await findOrphans(uri, owner, knownFromState(await ws.stateResources(stack))));
+        if (orphans.length === 0) {
+            this.out(`Nothing to clean up: no object on ${uri} is stamped for stack ${owner} outside its state.`);
+            return EXIT.ok;
+        }
+        const count = `${orphans.length} object${orphans.length === 1 ? "" : "s"}`;
+        this.out(`Objects on ${uri} stamped for stack ${owner} that its state does not know:`);
+        this.out(table(["KIND", "NAME", "UUID / PATH", "OWNER"], orphans.map((o) => [o.kind, o.pool ? `${o.pool}/${o.name}` : o.name, o.uuid ?? o.path ?? "-", `lab ${o.owner.lab}${o.owner.node ? `, node ${o.owner.node}` : ""}`])));
+        if (opts.dryRun) {
+            this.out(`Dry run: ${count} would be removed; nothing was changed.`);
+            return EXIT.ok;
+        }
+        if (!(await this.ask(`Remove ${count} from ${uri}? [y/N] `, opts.yes))) {
+            this.out("Cancelled; nothing was removed.");
+            return EXIT.failed;
+        }
+        for (const o of orphans) {
+            await removeOrphan(uri, o);
+            this.out(`removed ${o.kind} ${o.pool ? `${o.pool}/${o.name}` : o.name}`);
+        }
+        this.out(`Removed ${count}.`);
+        return EXIT.ok;
+    }
+
     // ---------------------------------------------------------------- ssh
 
     async ssh(stack: string, node: string, opts: { operatorKey?: boolean; extra: string[] }): Promise<number> {

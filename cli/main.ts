@@ -10,6 +10,7 @@
  *   nixlab list [--json]                      every lab stack: owner, nodes, created, expires, state
  *   nixlab gc [--dry-run]                     destroy every lab whose expiry has passed
  *   nixlab ssh <stack> <node> [-- args...]    ssh with the lab's pinned known_hosts
+ *   nixlab cleanup <stack> [--dry-run]        remove libvirt objects stamped for the stack that its state does not know
  */
 import { spawn } from "node:child_process";
 import * as os from "node:os";
@@ -117,6 +118,17 @@ export function buildProgram(deps: CliDeps, exit: (code: number) => void): Comma
         .action(async (opts: { dryRun?: boolean }, cmd: Command) => {
             const c = cli(cmd);
             exit(await c.guard({}, () => c.gc(opts)));
+        });
+
+    program
+        .command("cleanup")
+        .description("libvirt: remove objects stamped for a stack that its state does not know (left by an interrupted up)")
+        .argument("<stack>", "stack name")
+        .option("--dry-run", "list what would be removed; change nothing")
+        .option("-y, --yes", "remove without asking")
+        .action(async (stack: string, opts: { dryRun?: boolean; yes?: boolean }, cmd: Command) => {
+            const c = cli(cmd);
+            exit(await c.guard({ stack, backendKind: "libvirt" }, () => c.cleanup(stack, opts)));
         });
 
     program

@@ -46,6 +46,11 @@ export interface RunHooks {
     policyPackConfigs?: string[];
 }
 
+export interface StateResource {
+    type: string;
+    outputs: Record<string, unknown>;
+}
+
 export interface PreviewOutcome {
     changeSummary: OpMap;
 }
@@ -68,6 +73,8 @@ export interface LabWorkspace {
     outputs(stack: string): Promise<OutputMap>;
     /** When the stack's first resource was created (its root Stack resource), if known. */
     createdAt(stack: string): Promise<string | undefined>;
+    /** Every resource in the stack's state: type token and outputs (`pulumi stack export`). */
+    stateResources(stack: string): Promise<StateResource[]>;
     preview(stack: string, hooks: RunHooks): Promise<PreviewOutcome>;
     up(stack: string, hooks: RunHooks): Promise<UpOutcome>;
     destroy(stack: string, hooks: RunHooks): Promise<void>;
@@ -136,6 +143,11 @@ export async function createPulumiWorkspace(opts: PulumiWorkspaceOptions): Promi
             const state = await ws.exportStack(name);
             const resources = (state.deployment?.resources ?? []) as { type?: string; created?: string }[];
             return resources.find((r) => r.type === "pulumi:pulumi:Stack")?.created;
+        },
+        async stateResources(name) {
+            const state = await ws.exportStack(name);
+            const resources = (state.deployment?.resources ?? []) as { type?: string; outputs?: Record<string, unknown> }[];
+            return resources.map((r) => ({ type: r.type ?? "", outputs: r.outputs ?? {} }));
         },
         async preview(name, hooks) {
             const stack = await select(name);

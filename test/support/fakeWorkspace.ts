@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import type { EngineEvent, OpMap } from "@pulumi/pulumi/automation";
 import type { ConfigMap, LabWorkspace, OutputMap, PreviewOutcome, RunHooks, StackInfo, UpOutcome } from "../../cli/workspace";
 
-export type FakeMethod = "listStacks" | "ensureStack" | "getAllConfig" | "setConfig" | "removeConfig" | "outputs" | "createdAt" | "preview" | "up" | "destroy" | "removeStack";
+export type FakeMethod = "listStacks" | "ensureStack" | "getAllConfig" | "setConfig" | "removeConfig" | "outputs" | "createdAt" | "stateResources" | "preview" | "up" | "destroy" | "removeStack";
 
 export interface FakeStack {
     /** Deployed resources; 0 = empty stack. */
@@ -19,6 +19,8 @@ export interface FakeStack {
     /** Output names the backend holds as secrets. */
     secretOutputs?: string[];
     createdAt?: string;
+    /** What `pulumi stack export` would list: type token and outputs. */
+    resources?: { type: string; outputs: Record<string, unknown> }[];
 }
 
 export interface FakeScript {
@@ -162,6 +164,11 @@ export class FakeWorkspace implements LabWorkspace {
     async createdAt(stack: string): Promise<string | undefined> {
         this.enter("createdAt", stack);
         return this.need(stack).createdAt;
+    }
+
+    async stateResources(stack: string): Promise<{ type: string; outputs: Record<string, unknown> }[]> {
+        this.enter("stateResources", stack);
+        return this.need(stack).resources ?? [];
     }
 
     async preview(stack: string, hooks: RunHooks): Promise<PreviewOutcome> {
