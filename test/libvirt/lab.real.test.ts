@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { OpRecord, ProgramSpec, RunReport } from "./engine";
 import { readState } from "./engine";
 import { virsh } from "../../providers/libvirt/provider";
-import { deleteLabByName, exec, fixtureArtifact, leftovers, LOCAL_URI as URI, oneNodeLab, opLines, POOL_DIR, runEngine, saveAccess, T, virshNames } from "./support";
+import { deleteLabByName, exec, fileLeftovers, sshTo, fixtureArtifact, leftovers, LOCAL_URI as URI, oneNodeLab, opLines, POOL_DIR, runEngine, saveAccess, T, virshNames } from "./support";
 
 const LAB = "lvreal";
 const CIDR_PREFIX = "10.213.8";
@@ -121,32 +121,7 @@ const ADDRESS = { "node-1": `${CIDR_PREFIX}.10`, "node-2": `${CIDR_PREFIX}.11` }
  * only if the host key the program generated was installed by cloud-init.
  */
 async function ssh(node: keyof typeof ADDRESS, command: string): Promise<string> {
-    return sshTo({ work: WORK, alias: `${LAB}-${node}`, host: ADDRESS[node], port: 22 }, command);
-}
-
-async function sshTo(to: { work: string; alias: string; host: string; port: number }, command: string): Promise<string> {
-    const args = [
-        "netns", "exec", netns, "ssh",
-        "-i", path.join(to.work, "operator.key"),
-        "-p", String(to.port),
-        "-o", "BatchMode=yes",
-        "-o", "StrictHostKeyChecking=yes",
-        "-o", `UserKnownHostsFile=${path.join(to.work, "known_hosts")}`,
-        "-o", `HostKeyAlias=${to.alias}`,
-        "-o", "ConnectTimeout=10",
-        "-o", "LogLevel=ERROR",
-        `lab@${to.host}`,
-        command,
-    ];
-    let last = { code: -1, stdout: "", stderr: "" };
-    // sshd may still be settling when the readiness line appears: a few bounded retries.
-    for (let i = 0; i < 6; i++) {
-        last = await exec("ip", args, 60_000);
-        if (last.code === 0) return last.stdout.trim();
-        if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/.test(last.stderr)) break;
-        await new Promise((r) => setTimeout(r, 5000));
-    }
-    throw new Error(`ssh ${to.alias} ${JSON.stringify(command)} failed (exit ${last.code}): ${last.stderr.trim()}`);
+    return sshTo(netns, { work: WORK, alias: `${LAB}-${node}`, host: ADDRESS[node], port: 22 }, command);
 }
 
 /** Removes what a crashed earlier run may have left: through its state, then by name. */
@@ -263,7 +238,8 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt backend against
         const pool = at(`${LAB}-net-pool`);
         expect(report.ops.filter((o) => /Volume$/.test(o.type)).every((o) => at(o.name) < pool)).toBe(true);
         expect(await leftovers()).toEqual([]);
-        expect(fs.existsSync(path.join(POOL_DIR, LAB))).toBe(false);
+        // Files too: the pool directory, both serial logs.
+        expect(fileLeftovers(LAB)).toEqual([]);
         expect(readState(path.join(WORK, "state.json")).resources).toEqual({});
     });
 
@@ -289,12 +265,12 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt backend against
         expect(await virshNames(["net-list", "--all", "--name"])).not.toContain(`nixlab-${USER_LAB}`);
         saveAccess(up, USER_LAB, USER_WORK);
         const to = { work: USER_WORK, alias: `${USER_LAB}-solo`, host: "127.0.0.1", port: USER_SSH_PORT };
-        expect(await sshTo(to, "cloud-init status; ip -4 -o addr show scope global | awk '{print $4}'; ip route show default | cut -d' ' -f1-3")).toBe(
+        expect(await sshTo(netns, to, "cloud-init status; ip -4 -o addr show scope global | awk '{print $4}'; ip route show default | cut -d' ' -f1-3")).toBe(
             "status: done\n10.213.9.10/24\ndefault via 10.213.9.1",
         );
         const down = await engine("destroy", "user-mode-destroy", USER_WORK);
         expect(down.ops).toHaveLength(10);
         expect(await leftovers(`nixlab-${USER_LAB}`)).toEqual([]);
-        expect(fs.existsSync(path.join(POOL_DIR, USER_LAB))).toBe(false);
+        expect(fileLeftovers(USER_LAB)).toEqual([]);
     });
 });

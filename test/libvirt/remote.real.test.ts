@@ -21,7 +21,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { ProgramSpec, RunReport } from "./engine";
 import { readState } from "./engine";
-import { deleteLabByName, exec, leftovers, oneNodeLab, opLines, POOL_DIR, runEngine, saveAccess } from "./support";
+import { deleteLabByName, exec, fileLeftovers, leftovers, oneNodeLab, opLines, POOL_DIR, runEngine, runEngineRaw, saveAccess } from "./support";
 
 const LAB = "lvremote";
 const ADDRESS = "10.213.10.10";
@@ -86,7 +86,14 @@ async function startSshd(): Promise<void> {
     // What virsh's ssh and the backend's ssh see: host-key policy only; the identity comes from ?keyfile=.
     fs.writeFileSync(`${d}/ssh_config`, `StrictHostKeyChecking yes\nUserKnownHostsFile ${d}/known_hosts\nBatchMode yes\n`);
     // The `?command=` wrapper: records each invocation (who used the remote path, and for what).
-    fs.writeFileSync(`${d}/ssh`, `#!/bin/sh\nprintf '%s\\n' "$*" >> ${d}/ssh.log\nexec ssh -F ${d}/ssh_config "$@"\n`, { mode: 0o755 });
+    // With ${d}/deny-log-reads present it answers serial-log reads the way ssh does when the key is refused (a real fault, not a stub of readiness).
+    fs.writeFileSync(
+        `${d}/ssh`,
+        `#!/bin/sh\nprintf '%s\\n' "$*" >> ${d}/ssh.log\n` +
+            `case "$*" in *"cat '"*) if [ -f ${d}/deny-log-reads ]; then echo "root@127.0.0.1: Permission denied (publickey)." >&2; exit 255; fi;; esac\n` +
+            `exec ssh -F ${d}/ssh_config "$@"\n`,
+        { mode: 0o755 },
+    );
     // The test's own `ssh -J`: the jump hop reads only -F, so the identity goes in there too.
     fs.writeFileSync(`${d}/jump_config`, `Host 127.0.0.1\n    IdentityFile ${d}/client\n    IdentitiesOnly yes\n    UserKnownHostsFile ${d}/known_hosts\n    StrictHostKeyChecking yes\n    BatchMode yes\n`);
     fs.writeFileSync(`${d}/sshd_config`, "");
@@ -185,8 +192,22 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt backend on a re
         expect(unpinned.stderr).toContain("Host key verification failed");
 
         fs.writeFileSync(path.join(WORK, "program.json"), JSON.stringify(programSpec(), null, 2));
+        // ssh refusing the serial-log reads (exit 255): reported with ssh's own words after
+        // three tries, and the half-made node removed, instead of a readiness timeout.
+        fs.writeFileSync(`${sshDir}/deny-log-reads`, "");
+        const denied = await runEngineRaw({ action: "up", label: "remote-up-ssh-denied", work: WORK, logFile: path.join(WORK, "remote-up-ssh-denied.log"), prefix: ["ip", ...inNetns([])] });
+        timings["remote-up-ssh-denied"] = denied.seconds;
+        fs.rmSync(`${sshDir}/deny-log-reads`);
+        expect(denied.report?.ok).toBe(false);
+        expect(denied.report?.error).toContain(
+            `node solo: cannot read its serial log ${SERIAL_LOG} on the hypervisor (${sshDir}/ssh -p ${sshPort} -i ${sshDir}/client root@127.0.0.1): ` +
+                "ssh failed (exit 255) 3 times in a row: root@127.0.0.1: Permission denied (publickey). Exit 255 is ssh itself failing",
+        );
+        expect(fs.readFileSync(`${sshDir}/ssh.log`, "utf8").split("\n").filter((c) => c.includes(`cat '${SERIAL_LOG}'`))).toHaveLength(3);
+        expect(await leftovers(`nixlab-${LAB}.`)).toEqual([]);
+
         const up = await engine("up", "remote-up");
-        expect(opLines(up.ops)).toEqual(RESOURCES.map((r) => `${r} create`).sort());
+        expect(opLines(up.ops)).toEqual(RESOURCES.map((r) => `${r} ${r.startsWith("Domain ") ? "create" : "same"}`).sort());
 
         const jump = `root@127.0.0.1:${sshPort}`;
         const solo = (up.outputs.nodes as Record<string, Record<string, unknown>>).solo!;
@@ -238,7 +259,9 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt backend on a re
         const down = await engine("destroy", "remote-destroy");
         expect(opLines(down.ops)).toEqual(RESOURCES.map((r) => `${r} delete`).sort());
         expect(await leftovers()).toEqual([]);
-        expect(fs.existsSync(path.join(POOL_DIR, LAB))).toBe(false);
+        // The serial log went too, removed over ssh.
+        expect(fileLeftovers(LAB)).toEqual([]);
+        expect(fs.readFileSync(`${sshDir}/ssh.log`, "utf8")).toContain(`rm -f -- '${SERIAL_LOG}'`);
         expect(readState(path.join(WORK, "state.json")).resources).toEqual({});
     });
 });
