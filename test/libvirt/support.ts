@@ -3,7 +3,7 @@
  * fixture image as an artifact, a one-node lab, the access files a test ssh needs, and
  * what libvirt still holds (leftovers) or held from a crashed run (cleanup by name).
  */
-import { execFile } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { expect } from "vitest";
@@ -30,12 +30,21 @@ export function exec(
     opts: { env?: NodeJS.ProcessEnv; detached?: boolean } = {},
 ): Promise<ExecResult & { signal?: string }> {
     return new Promise((resolve) => {
-        // detached: its own process group, so a fault shim can SIGKILL the whole engine.
-        const options = { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: opts.env ?? process.env, detached: opts.detached ?? false };
-        execFile(cmd, args, options, (err, stdout, stderr) => {
-            const e = err as { code?: unknown; signal?: string } | null;
-            const code = e ? (typeof e.code === "number" ? e.code : 1) : 0;
-            resolve({ code, stdout: String(stdout), stderr: String(stderr), ...(e?.signal ? { signal: e.signal } : {}) });
+        // spawn, not execFile: execFile drops `detached`. Detached = its own process group,
+        // so a fault shim can SIGKILL the whole engine and everything it started.
+        const child = spawn(cmd, args, { env: opts.env ?? process.env, detached: opts.detached ?? false, stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+        child.on("error", (e) => {
+            clearTimeout(timer);
+            resolve({ code: 127, stdout, stderr: stderr + String(e) });
+        });
+        child.on("close", (code, signal) => {
+            clearTimeout(timer);
+            resolve({ code: code ?? 1, stdout, stderr, ...(signal ? { signal } : {}) });
         });
     });
 }
@@ -223,7 +232,7 @@ if [ -f '${dir}/fault' ]; then
         if [ "$n" -ge "$first" ] && [ "$n" -lt $((first + times)) ]; then
             printf '%s\\n' "$n $*" >>'${dir}/faults.log'
             case "$action" in
-                kill) kill -KILL -- "-$(ps -o pgid= -p $$ | tr -d ' ')" ;;
+                kill) /bin/kill -KILL -- "-$(ps -o pgid= -p $$ | tr -d ' ')" ;;
                 fail) printf '%b\\n' "$text" >&2; exit 1 ;;
             esac
         fi
