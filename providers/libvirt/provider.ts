@@ -412,7 +412,7 @@ export const poolProvider: ResourceProvider = {
             // A pool of this name already: this lab's own from an interrupted run (its
             // directory carries our marker), or someone else's, which is left as it is.
             const target = /<path>([^<]*)<\/path>/.exec(existing.xml)?.[1];
-            if (target !== path) throw notOurs(`storage pool ${name} (directory ${target ?? "?"})`, uri, owner, undefined);
+            if (target !== path) throw notOurs(`storage pool ${name}${target ? ` (directory ${target})` : ""}`, uri, owner, undefined);
             const wasRunning = await poolRunning(uri, name);
             if (!wasRunning) await mustVirsh(uri, ["pool-start", name]);
             try {

@@ -138,6 +138,8 @@ class Engine {
     /** Dependencies per resource key, as the SDK sent them to the monitor. */
     readonly deps = new Map<string, string[]>();
     errors: string[] = [];
+    /** Operations started and not yet finished: a failed run waits for them, as the engine does. */
+    readonly inflight = new Set<Promise<unknown>>();
 
     /** Tail of the queue of serialized operations. */
     private queue: Promise<unknown> = Promise.resolve();
@@ -175,9 +177,10 @@ class Engine {
         if (args.custom === false) return undefined; // components: nothing to execute
         const key = keyOf(args.type, args.name);
         this.seen.add(key);
+        const op = args.type === TLS_KEY ? Promise.resolve().then(() => this.tls(args)) : this.serialized(args.type, () => this.dynamic(args));
+        this.inflight.add(op);
         try {
-            const r = args.type === TLS_KEY ? this.tls(args) : await this.serialized(args.type, () => this.dynamic(args));
-            return r;
+            return await op;
         } catch (e) {
             const msg = `${args.type} ${args.name}: ${e instanceof Error ? e.message : String(e)}`;
             this.errors.push(msg);
@@ -299,6 +302,9 @@ export async function up(workdir: string): Promise<RunReport> {
     } catch (e) {
         error = e instanceof Error ? e.message : String(e);
     }
+    // One failure ends the program, not the operations already running (a create half
+    // done would otherwise be cut off and left unrecorded): let them finish and record.
+    await Promise.allSettled([...engine.inflight]);
     if (engine.errors.length > 0) error = engine.errors.join("\n");
     return { action: "up", ok: error === undefined, error, ops: engine.ops, outputs, seconds: (Date.now() - started) / 1000 };
 }
@@ -317,6 +323,10 @@ export async function destroy(workdir: string): Promise<RunReport> {
 }
 
 async function main(): Promise<void> {
+    // A resource that fails to register rejects promises nobody awaits (its outputs, its
+    // dependents' inputs). The engine reports the failure and lets the run finish, as
+    // `pulumi up` does; Node would otherwise end the process before the report is written.
+    process.on("unhandledRejection", (e) => log(`(failure already reported) ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`));
     const [action, workdir] = process.argv.slice(2);
     if ((action !== "up" && action !== "destroy") || !workdir) {
         process.stderr.write("usage: tsx test/libvirt/engine.ts up|destroy <workdir>\n");
