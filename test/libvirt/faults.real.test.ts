@@ -212,12 +212,17 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt failure paths a
         fs.copyFileSync(path.join(WORK, "user.pub"), path.join(OTHER_WORK, "user.pub"));
         const r = await engineFails("up", "other-stack-up", OTHER_WORK);
         const error = r.report?.error ?? "";
-        expect(error).toContain(
-            `storage pool nixlab-${LAB} (directory ${POOL_DIR}/${LAB}) already exists on ${URI} and is not this lab's: it belongs to stack ${LAB}, lab ${LAB}; this is stack ${LAB}-other, lab ${LAB}. ` +
-                `nixlab never adopts, changes or deletes an object another owner made. Two stacks cannot use lab name "${LAB}" on one hypervisor: ` +
-                `rename nixlab:lab.name in stack ${LAB}-other, or destroy stack ${LAB} first (nixlab destroy ${LAB}).`,
-        );
-        expect(error).toContain(`network nixlab-${LAB} already exists on ${URI} and is not this lab's: it belongs to stack ${LAB}, lab ${LAB}; this is stack ${LAB}-other, lab ${LAB}.`);
+        const refusal =
+            `already exists on ${URI} and is not this lab's: it belongs to stack ${LAB}, lab ${LAB}; this is stack ${LAB}-other, lab ${LAB}. ` +
+            `nixlab never adopts, changes or deletes an object another owner made. Two stacks cannot use lab name "${LAB}" on one hypervisor: ` +
+            `rename nixlab:lab.name in stack ${LAB}-other, or destroy stack ${LAB} first (nixlab destroy ${LAB}).`;
+        // The pool and the network are both refused (each failure is the whole of a line).
+        const lines = error.split("\n");
+        expect(error).not.toBe("");
+        for (const line of lines) {
+            expect(line).toMatch(new RegExp(`^${T}(Pool ${LAB}-net-pool: storage pool nixlab-${LAB} \\(directory ${POOL_DIR}/${LAB}\\)|Network ${LAB}-net: network nixlab-${LAB}) `));
+            expect(line.endsWith(refusal), line).toBe(true);
+        }
         // Nothing of libvirt's was made (or recorded) for the second stack.
         expect(Object.values(state(OTHER_WORK).resources).filter((e) => e.type.startsWith(T))).toEqual([]);
         expect({
