@@ -25,6 +25,7 @@ import {
     removeSerialLog,
     virsh,
     volumeList,
+    type Identity,
     type PoolOutputs,
 } from "./provider";
 import { hypervisorSshFor } from "./config";
@@ -75,12 +76,25 @@ export function programStackName(stack: string): string {
     return stack.split("/").pop()!;
 }
 
+/**
+ * identify() for a listing: other labs on the host come and go while we look, so an
+ * object that vanished between the listing and the lookup is skipped, not an error.
+ */
+async function lookAt(uri: string, kind: "domain" | "network" | "pool", name: string): Promise<Identity | undefined> {
+    try {
+        return await identify(uri, kind, name);
+    } catch (e) {
+        if (!(await listNames(uri, kind)).includes(name)) return undefined;
+        throw e;
+    }
+}
+
 /** Every object on the hypervisor stamped for `stack` that `known` does not hold. */
 export async function findOrphans(uri: string, stack: string, known: KnownObjects): Promise<Orphan[]> {
     const orphans: Orphan[] = [];
     for (const kind of ["domain", "network"] as const) {
         for (const name of (await listNames(uri, kind)).filter((n) => n.startsWith(`${PREFIX}-`))) {
-            const id = await identify(uri, kind, name);
+            const id = await lookAt(uri, kind, name);
             const owner = id && parseOwner(id.xml);
             if (!id || !owner || owner.stack !== stack || known.uuids.has(id.uuid)) continue;
             const log = kind === "domain" ? /<log file='([^']+)'/.exec(id.xml)?.[1] : undefined;
@@ -88,7 +102,7 @@ export async function findOrphans(uri: string, stack: string, known: KnownObject
         }
     }
     for (const name of (await listNames(uri, "pool")).filter((n) => n.startsWith(`${PREFIX}-`))) {
-        const id = await identify(uri, "pool", name);
+        const id = await lookAt(uri, "pool", name);
         if (!id) continue;
         // A stopped pool's directory cannot be read without starting it: not ours to start.
         if (!/State:\s+running/.test(await mustVirsh(uri, ["pool-info", name]))) continue;
