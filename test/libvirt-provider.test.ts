@@ -652,7 +652,7 @@ describe("Domain", () => {
         );
     });
 
-    it("delete stops and undefines the node, then removes its serial log and rotated copies", async () => {
+    it("delete stops and undefines the node, then removes its serial log (and libvirt's QEMU log) with rotated copies", async () => {
         fs.writeFileSync(log, "console\n");
         fs.writeFileSync(`${log}.0`, "older console\n");
         fs.writeFileSync(`${log}.keep`, "not a rotation\n");
@@ -673,8 +673,10 @@ describe("Domain", () => {
         answer(absent);
         await domainProvider.delete!("d", { ...olds, hypervisorSsh: ["-p", "2200", "alice@hv"], serialLog: "/var/log/libvirt/qemu/x.log" });
         expect(fs.readFileSync(SSH_LOG, "utf8")).toBe(
-            "-o BatchMode=yes -p 2200 alice@hv rm -f -- '/var/log/libvirt/qemu/x.log' '/var/log/libvirt/qemu/x.log'.[0-9]* 2>/dev/null || " +
-                "sudo -n rm -f -- '/var/log/libvirt/qemu/x.log' '/var/log/libvirt/qemu/x.log'.[0-9]*\n",
+            "-o BatchMode=yes -p 2200 alice@hv rm -f -- '/var/log/libvirt/qemu/x.log' '/var/log/libvirt/qemu/x.log'.[0-9]* " +
+                "'/var/log/libvirt/qemu/nixlab-dev.node-1.log' '/var/log/libvirt/qemu/nixlab-dev.node-1.log'.[0-9]* 2>/dev/null || " +
+                "sudo -n rm -f -- '/var/log/libvirt/qemu/x.log' '/var/log/libvirt/qemu/x.log'.[0-9]* " +
+                "'/var/log/libvirt/qemu/nixlab-dev.node-1.log' '/var/log/libvirt/qemu/nixlab-dev.node-1.log'.[0-9]*\n",
         );
     });
 });

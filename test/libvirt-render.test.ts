@@ -16,6 +16,7 @@ import {
     isLabVolume,
     OWNER_NS,
     parseOwner,
+    qemuLogPath,
     POOL_MARKER,
     renderMetaData,
     restartReasons,
@@ -447,6 +448,12 @@ describe("identity: names, owner stamps, UUIDs", () => {
         expect(sameOwner(a, { ...a, node: "m" })).toBe(false);
         expect(sameOwner(a, { stack: "s", lab: "l" })).toBe(false);
         expect(sameOwner(a, undefined)).toBe(false);
+    });
+
+    it("libvirt's own QEMU log of a system domain is known (destroy removes it); session URIs keep theirs per user", () => {
+        expect(qemuLogPath("qemu:///system", "nixlab-a.b")).toBe("/var/log/libvirt/qemu/nixlab-a.b.log");
+        expect(qemuLogPath("qemu+ssh://root@hv:2222/system?keyfile=/k", "nixlab-a.b")).toBe("/var/log/libvirt/qemu/nixlab-a.b.log");
+        expect(qemuLogPath("qemu:///session", "nixlab-a.b")).toBeUndefined();
     });
 
     it("a redefinition carries the domain's UUID right after its name", () => {

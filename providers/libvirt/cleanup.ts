@@ -22,7 +22,8 @@ import {
     POOL_MARKER,
     readPoolMarker,
     removeDomain,
-    removeSerialLog,
+    removeNodeLogs,
+    qemuLogPath,
     virsh,
     volumeList,
     type Identity,
@@ -132,9 +133,9 @@ export async function removeOrphan(uri: string, o: Orphan): Promise<void> {
         case "domain": {
             const id = await identify(uri, "domain", o.name);
             if (id && id.uuid === o.uuid) await removeDomain(uri, o.name);
-            if (o.serialLog) {
-                await removeSerialLog({ serialLog: o.serialLog, hypervisorSsh: ssh?.args ?? [], hypervisorSshCommand: ssh?.command, nodeName: o.owner.node ?? o.name });
-            }
+            const qemuLog = qemuLogPath(uri, o.name);
+            const files = [...(o.serialLog ? [o.serialLog] : []), ...(qemuLog ? [qemuLog] : [])];
+            await removeNodeLogs({ hypervisorSsh: ssh?.args ?? [], hypervisorSshCommand: ssh?.command, nodeName: o.owner.node ?? o.name }, files);
             return;
         }
         case "network": {

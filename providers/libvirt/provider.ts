@@ -941,36 +941,47 @@ function where(d: Pick<DomainInputs, "hypervisorSsh" | "hypervisorSshCommand">):
 export const SSH_FAILURES_MAX = 3;
 
 /**
- * Removes the node's serial log and virtlogd's rotated copies (`<log>.0`, `.1`, ...):
- * console output is the lab's, and destroy leaves nothing behind.
+ * libvirt's own log of a system domain (QEMU's command line and stderr), which libvirt
+ * keeps after the domain is undefined. undefined for session URIs (a per-user directory).
  */
-export async function removeSerialLog(d: Pick<DomainInputs, "serialLog" | "hypervisorSsh" | "hypervisorSshCommand" | "nodeName">): Promise<void> {
+export function qemuLogPath(uri: string, name: string): string | undefined {
+    return /^qemu(\+[a-z]+)?:\/\/[^/]*\/system(\?|$)/.test(uri) ? `/var/log/libvirt/qemu/${name}.log` : undefined;
+}
+
+/**
+ * Removes a node's log files (its serial log, libvirt's QEMU log) and their rotated
+ * copies (`<log>.0`, `.1`, ...): console output is the lab's, and destroy leaves nothing
+ * behind. Over ssh on a remote hypervisor, with `sudo -n` where the user is not root.
+ */
+export async function removeNodeLogs(d: Pick<DomainInputs, "hypervisorSsh" | "hypervisorSshCommand" | "nodeName">, files: string[]): Promise<void> {
     if (d.hypervisorSsh.length === 0) {
         const fs = require("fs") as typeof import("fs");
         const path = require("path") as typeof import("path");
-        const dir = path.dirname(d.serialLog);
-        const base = path.basename(d.serialLog);
-        let names: string[];
-        try {
-            names = fs.readdirSync(dir).filter((n) => n === base || (n.startsWith(`${base}.`) && /^\d+$/.test(n.slice(base.length + 1))));
-        } catch (e) {
-            if ((e as { code?: string }).code === "ENOENT") return;
-            throw e;
-        }
-        for (const n of names) {
+        for (const file of files) {
+            const dir = path.dirname(file);
+            const base = path.basename(file);
+            let names: string[];
             try {
-                fs.rmSync(path.join(dir, n), { force: true });
+                names = fs.readdirSync(dir).filter((n) => n === base || (n.startsWith(`${base}.`) && /^\d+$/.test(n.slice(base.length + 1))));
             } catch (e) {
-                if ((e as { code?: string }).code !== "EACCES" && (e as { code?: string }).code !== "EPERM") throw e;
-                const r = await run("sudo", ["-n", "rm", "-f", "--", path.join(dir, n)], { timeoutSeconds: 60 });
-                if (r.code !== 0) throw new Error(`cannot remove node ${d.nodeName}'s serial log ${path.join(dir, n)} on this machine: ${r.stderr.trim()}`);
+                if ((e as { code?: string }).code === "ENOENT") continue;
+                throw e;
+            }
+            for (const n of names) {
+                try {
+                    fs.rmSync(path.join(dir, n), { force: true });
+                } catch (e) {
+                    if ((e as { code?: string }).code !== "EACCES" && (e as { code?: string }).code !== "EPERM") throw e;
+                    const r = await run("sudo", ["-n", "rm", "-f", "--", path.join(dir, n)], { timeoutSeconds: 60 });
+                    if (r.code !== 0) throw new Error(`cannot remove node ${d.nodeName}'s log ${path.join(dir, n)} on this machine: ${r.stderr.trim()}`);
+                }
             }
         }
         return;
     }
-    const q = shellQuote(d.serialLog);
-    const r = await hypervisorSsh(d, `rm -f -- ${q} ${q}.[0-9]* 2>/dev/null || sudo -n rm -f -- ${q} ${q}.[0-9]*`);
-    if (r.code !== 0) throw new Error(`cannot remove node ${d.nodeName}'s serial log ${d.serialLog} on ${where(d)} (exit ${r.code}): ${r.stderr.trim()}`);
+    const globs = files.map((f) => `${shellQuote(f)} ${shellQuote(f)}.[0-9]*`).join(" ");
+    const r = await hypervisorSsh(d, `rm -f -- ${globs} 2>/dev/null || sudo -n rm -f -- ${globs}`);
+    if (r.code !== 0) throw new Error(`cannot remove node ${d.nodeName}'s logs ${files.join(", ")} on ${where(d)} (exit ${r.code}): ${r.stderr.trim()}`);
 }
 
 function logTail(log: string, lines = 40): string {
@@ -1199,6 +1210,7 @@ export const domainProvider: ResourceProvider = {
     },
     async delete(_id: string, props: DomainOutputs) {
         if (await ourDomain(props.uri, props.name, props.uuid)) await removeDomain(props.uri, props.name);
-        await removeSerialLog(props);
+        const qemuLog = qemuLogPath(props.uri, props.name);
+        await removeNodeLogs(props, [props.serialLog, ...(qemuLog ? [qemuLog] : [])]);
     },
 };
