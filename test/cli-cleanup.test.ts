@@ -9,8 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { CliDeps } from "../cli/commands";
-import { run } from "../cli/main";
+import { Cli, type CliDeps } from "../cli/commands";
 import { renderOwnerXml } from "../providers/libvirt/render";
 import { FakeWorkspace } from "./support/fakeWorkspace";
 
@@ -79,6 +78,7 @@ function workspace(backend = "libvirt"): FakeWorkspace {
     return ws;
 }
 
+/** `nixlab cleanup <stack> [flags]` as cli/main.ts wires it (commander parsing is tested in cli.test.ts). */
 async function nixlab(ws: FakeWorkspace, argv: string[]) {
     const h = { stdout: "", stderr: "" };
     const deps: CliDeps = {
@@ -90,8 +90,16 @@ async function nixlab(ws: FakeWorkspace, argv: string[]) {
         homeDir: WORK,
         openWorkspace: async () => ws,
         runSsh: async () => 0,
+        readStackFile: (stack) => ws.files.get(stack) ?? {},
+        plan: async () => {
+            throw new Error("unexpected: plan");
+        },
     };
-    return { code: await run(argv, deps), ...h };
+    const [command, stack, ...flags] = argv;
+    expect(command).toBe("cleanup");
+    const cli = new Cli(deps, "file:///srv/nixlab/.pulumi-state");
+    const code = await cli.guard({ stack, backendKind: "libvirt" }, () => cli.cleanup(stack!, { dryRun: flags.includes("--dry-run"), yes: flags.includes("--yes") }));
+    return { code, ...h };
 }
 
 describe("nixlab cleanup", () => {
