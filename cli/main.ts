@@ -14,6 +14,7 @@
  */
 import { spawn } from "node:child_process";
 import * as os from "node:os";
+import * as path from "node:path";
 import * as readline from "node:readline/promises";
 import { Command, CommanderError, Option } from "commander";
 import { Cli, EXIT, credentialsHelp, type CliDeps, type PolicyOptions } from "./commands";
@@ -198,11 +199,17 @@ export function realDeps(): CliDeps {
         confirm: confirmOnTerminal(),
         runSsh,
         readStackFile: (stack) => readStackConfig(resolveStackFile(PROJECT_DIR, stack, undefined, false)),
-        // Loaded only for `plan`: it pulls in the whole program and Pulumi's runtime.
+        // Loaded only for `plan`: it pulls in the whole program and Pulumi's runtime. The
+        // paths are computed so the test runner's require-to-import rewrite
+        // (test/support/requireAsImport.mts) keeps them lazy: importing this module must not
+        // run index.ts.
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         plan: (opts) =>
             // eslint-disable-next-line @typescript-eslint/no-require-imports
-            (require("../scripts/plan") as typeof import("../scripts/plan")).runPlan(opts, process, async () => require("../index")),
+            (require(path.join(PROJECT_DIR, "scripts", "plan")) as typeof import("../scripts/plan")).runPlan(opts, process, async () =>
+                // eslint-disable-next-line @typescript-eslint/no-require-imports
+                require(path.join(PROJECT_DIR, "index")),
+            ),
     };
 }
 

@@ -237,7 +237,7 @@ export async function runPlan(opts: PlanOptions, io: PlanIo, loadProgram?: Progr
 
 async function main(argv: string[]): Promise<number> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const tooOld = (require("../cli/engines") as { nodeVersionProblem(): string | undefined }).nodeVersionProblem();
+    const tooOld = (require(path.join(PROJECT_DIR, "cli", "engines.js")) as { nodeVersionProblem(): string | undefined }).nodeVersionProblem();
     if (tooOld) {
         process.stderr.write(tooOld + "\n");
         return 1;

@@ -13,7 +13,7 @@ import type { CliDeps } from "../cli/commands";
 import { run } from "../cli/main";
 import { readStackConfig, resolveStackFile } from "../cli/stackFiles";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { nodeVersionProblem } = require("../cli/engines") as { nodeVersionProblem(version?: string, execPath?: string): string | undefined };
+const { nodeVersionProblem } = require(path.join(__dirname, "..", "cli", "engines.js")) as { nodeVersionProblem(version?: string, execPath?: string): string | undefined };
 
 const ROOT = path.join(__dirname, "..");
 const TSX = path.join(ROOT, "node_modules/tsx/dist/cli.mjs");
