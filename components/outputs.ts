@@ -66,9 +66,12 @@ export function renderAnsibleInventory(lab: string, nodes: NodeAccess[]): string
     const hosts: Record<string, Record<string, unknown>> = {};
     const byArch: Record<string, { hosts: Record<string, null> }> = {};
     for (const n of nodes) {
-        hosts[n.name] = {
+        // Keyed by the ssh alias (`<lab>-<node>`), the name ssh_config and known_hosts use,
+        // so `ssh dev-node-1` and `ansible dev-node-1` reach the same machine.
+        hosts[n.alias] = {
             ansible_host: n.host,
             ansible_port: n.port,
+            nixlab_node: n.name,
             nixlab_private_address: n.privateAddress,
             ansible_ssh_common_args: [
                 `-o HostKeyAlias=${n.alias}`,
@@ -77,7 +80,7 @@ export function renderAnsibleInventory(lab: string, nodes: NodeAccess[]): string
                 ...(n.proxyJump ? [`-o ProxyJump=${n.proxyJump}`] : []),
             ].join(" "),
         };
-        (byArch[n.arch] ??= { hosts: {} }).hosts[n.name] = null;
+        (byArch[n.arch] ??= { hosts: {} }).hosts[n.alias] = null;
     }
     const inventory = {
         all: {

@@ -168,7 +168,7 @@ describe("Lab", () => {
             "dev-builder ssh-ed25519 PUB-dev-builder-host-ed25519\ndev-runner ssh-ed25519 PUB-dev-runner-host-ed25519\n",
         );
         expect(result.outputs.sshConfig).toContain("Host dev-runner\n    HostName 198.51.100.2\n");
-        expect(parse(result.outputs.ansibleInventory as string).all.hosts.runner.ansible_host).toBe("198.51.100.2");
+        expect(parse(result.outputs.ansibleInventory as string).all.hosts["dev-runner"]).toMatchObject({ ansible_host: "198.51.100.2", nixlab_node: "runner" });
         expect(result.outputs.expiresAt).toBe("2026-11-23T12:00:00.000Z");
     });
 });

@@ -74,14 +74,18 @@ describe("paste-able outputs", () => {
             ansible_python_interpreter: "/run/current-system/sw/bin/python3",
             nixlab_lab: "dev",
         });
-        expect(Object.keys(inv.all.hosts)).toEqual(["node-1", "node-2"]);
-        expect(inv.all.hosts["node-2"]).toEqual({
+        // One name for a node everywhere: the ssh_config Host, the known_hosts key, the inventory host.
+        expect(Object.keys(inv.all.hosts)).toEqual(["dev-node-1", "dev-node-2"]);
+        expect(Object.keys(inv.all.hosts)).toEqual([...renderSshConfig("dev", nodes).matchAll(/^Host (\S+)$/gm)].map((m) => m[1]));
+        expect(Object.keys(inv.all.hosts)).toEqual(renderKnownHosts(nodes).trim().split("\n").map((l) => l.split(" ")[0]));
+        expect(inv.all.hosts["dev-node-2"]).toEqual({
             ansible_host: "10.77.0.11",
             ansible_port: 2223,
+            nixlab_node: "node-2",
             nixlab_private_address: "10.77.0.11",
             ansible_ssh_common_args:
                 "-o HostKeyAlias=dev-node-2 -o UserKnownHostsFile=~/.ssh/nixlab/dev.known_hosts -o StrictHostKeyChecking=yes -o ProxyJump=ops@hv1.example.com",
         });
-        expect(inv.all.children).toEqual({ x86_64: { hosts: { "node-1": null } }, aarch64: { hosts: { "node-2": null } } });
+        expect(inv.all.children).toEqual({ x86_64: { hosts: { "dev-node-1": null } }, aarch64: { hosts: { "dev-node-2": null } } });
     });
 });
