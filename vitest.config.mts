@@ -9,6 +9,8 @@ export default defineConfig({
     test: {
         include: ["test/**/*.test.ts"],
         exclude: ["test/libvirt/**", "node_modules/**"],
+        // A private TMPDIR per run that must be empty at the end: tests leave nothing behind.
+        globalSetup: ["test/tmp-teardown.ts"],
         // Pulumi's runtime is process-global: one program run per test file, files in
         // separate processes.
         pool: "forks",

@@ -6,19 +6,18 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { CliDeps } from "../cli/commands";
 import { run } from "../cli/main";
 import { readStackConfig, resolveStackFile } from "../cli/stackFiles";
+import { tempDir } from "./support/tmp";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { nodeVersionProblem } = require(path.join(__dirname, "..", "cli", "engines.js")) as { nodeVersionProblem(version?: string, execPath?: string): string | undefined };
 
 const ROOT = path.join(__dirname, "..");
 const TSX = path.join(ROOT, "node_modules/tsx/dist/cli.mjs");
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nixlab-entry-"));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir("nixlab-entry-");
 
 const STACKS = fs
     .readdirSync(path.join(ROOT, "stacks"))

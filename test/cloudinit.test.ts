@@ -1,11 +1,11 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { checkUserDataSize, readyCommand, renderCloudConfig } from "../components/cloudinit";
 import { parseLabConfig } from "../components/spec";
+import { tempDir } from "./support/tmp";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ alice@laptop";
 const HOST_PRIV = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -36,7 +36,7 @@ const lab = parseLabConfig(
 );
 
 function validate(doc: string): string {
-    const dir = mkdtempSync(join(tmpdir(), "nixlab-ci-"));
+    const dir = tempDir("nixlab-cloudinit-");
     const file = join(dir, "user-data");
     writeFileSync(file, doc);
     // cloud-init's own schema checker (Debian package cloud-init); exits non-zero on errors.

@@ -5,13 +5,13 @@
  * the same check in libvirt-local.test.ts.)
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, expect, it } from "vitest";
 import { clockProvider } from "../components/clock";
 import { pageBlobProvider } from "../providers/azure/pageblob";
+import { tempDir } from "./support/tmp";
 
 const ROOT = join(__dirname, "..");
 let out: Record<string, unknown>;
@@ -21,7 +21,7 @@ beforeAll(async () => {
     const serialize = async (p: unknown) => (await pulumi.runtime.serializeFunction(() => p, { allowSecrets: true })).text;
     const texts = { clock: await serialize(clockProvider), pageBlob: await serialize(pageBlobProvider) };
     for (const t of Object.values(texts)) expect(t).not.toMatch(/__vi_|__vite_ssr/);
-    const file = join(mkdtempSync(join(tmpdir(), "nixlab-dyn-")), "providers.json");
+    const file = join(tempDir("nixlab-dyn-"), "providers.json");
     writeFileSync(file, JSON.stringify(texts));
     // The host does `requireFromString(props.__provider).handler()`.
     const script = `

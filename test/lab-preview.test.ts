@@ -3,17 +3,17 @@
  * values only known after deployment, secrets stay secret, and a lab with `expiresAt`
  * set has no Clock.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, expect, it } from "vitest";
 import { Lab } from "../components/lab";
 import { parseLabConfig } from "../components/spec";
 import { describeValue, OfflineResult, runOffline, SECRET, UNKNOWN } from "../scripts/offline";
 import { fakeBackend } from "./support/fakeBackend";
+import { tempDir } from "./support/tmp";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ alice@laptop";
-const DISK = join(mkdtempSync(join(tmpdir(), "nixlab-prev-")), "disk.qcow2");
+const DISK = join(tempDir("nixlab-prev-"), "disk.qcow2");
 writeFileSync(DISK, "x");
 
 let result: OfflineResult;

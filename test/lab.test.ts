@@ -2,8 +2,7 @@
  * The Lab component on a fake backend, run like `pulumi up` under mocks: names, parents,
  * keys, cloud-init, expiry, outputs. (Preview behaviour: lab-preview.test.ts.)
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
@@ -13,10 +12,11 @@ import { parseLabConfig } from "../components/spec";
 import { labTags, nodeTags } from "../components/tags";
 import { OfflineResult, RecordedResource, revealValue, runOffline } from "../scripts/offline";
 import { fakeBackend } from "./support/fakeBackend";
+import { tempDir } from "./support/tmp";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ alice@laptop";
 const SHA = "a".repeat(64);
-const DISK = join(mkdtempSync(join(tmpdir(), "nixlab-lab-")), "disk.qcow2");
+const DISK = join(tempDir("nixlab-lab-"), "disk.qcow2");
 writeFileSync(DISK, "not really a disk");
 
 const spec = parseLabConfig(

@@ -11,7 +11,6 @@
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { readyCommand } from "../components/cloudinit";
@@ -19,6 +18,7 @@ import type { NodeSpec } from "../components/spec";
 import { describeValue, revealValue, runOffline, type OfflineResult, type RecordedResource } from "../scripts/offline";
 import { readStackConfig } from "../scripts/plan";
 import { macAddress, renderNetworkConfig, renderNetworkXml, renderVendorData } from "../providers/libvirt/render";
+import { tempDir } from "./support/tmp";
 
 const ROOT = path.resolve(__dirname, "..");
 const STACK = "local";
@@ -27,7 +27,7 @@ const GiB = 1024 ** 3;
 const EXPIRES = "2026-11-24T02:00:00.000Z";
 // A store path as `nix build --print-out-paths` prints it (Nix base32: no e, o, t, u).
 const STORE_HASH = "0123456789abcdfghijklmnpqrsvwxyz";
-const WORK = fs.mkdtempSync(path.join(os.tmpdir(), "nixlab-libvirt-local-"));
+const WORK = tempDir("nixlab-libvirt-local-");
 const STORE_PATH = path.join(WORK, `${STORE_HASH}-nixos-image-libvirt`);
 const DISK = path.join(STORE_PATH, "nixos.qcow2");
 

@@ -21,8 +21,9 @@ import {
     type VolumeOutputs,
 } from "../providers/libvirt/provider";
 import { renderOwnerXml } from "../providers/libvirt/render";
+import { tempDir } from "./support/tmp";
 
-const WORK = fs.mkdtempSync(path.join(os.tmpdir(), "nixlab-fake-virsh-"));
+const WORK = tempDir("nixlab-fake-virsh-");
 const RULES = path.join(WORK, "rules.json");
 const LOG = path.join(WORK, "calls.log");
 /** The last XML given to \`virsh define\`. */

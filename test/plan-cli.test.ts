@@ -4,13 +4,13 @@
  * 2-core machine took over 30 s each (issue 11); sequential, the file takes ~10 s.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { tempDir } from "./support/tmp";
 
 const ROOT = join(__dirname, "..");
-const TMP = mkdtempSync(join(tmpdir(), "nixlab-plan-"));
+const TMP = tempDir("nixlab-plan-");
 
 /** package.json's `plan` script (`node --require ... scripts/plan.ts`), run by this node. */
 const PLAN_ARGV = (() => {

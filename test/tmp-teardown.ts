@@ -1,0 +1,36 @@
+/**
+ * vitest globalSetup for `npm test`: the run gets a private TMPDIR (every worker and every
+ * process a test starts inherits it, and os.tmpdir() follows it), and the run fails if any
+ * file or directory is left in it at the end: tests, and the product code they run (ssh
+ * key files, policy configs, libvirt scratch), must clean up after themselves. Then the
+ * directory is removed, so even a failing run leaves nothing under /tmp.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+/** Caches tools keep in TMPDIR on purpose, reused across runs; not litter. */
+const CACHES = [/^tsx-\d+$/, /^node-compile-cache$/, /^ts-node-[0-9a-f]{64}$/];
+
+export function leftovers(dir: string): string[] {
+    return fs
+        .readdirSync(dir)
+        .filter((f) => !CACHES.some((c) => c.test(f)))
+        .sort();
+}
+
+export default function setup(): () => void {
+    const parent = process.env.TMPDIR || os.tmpdir();
+    const dir = fs.mkdtempSync(path.join(parent, "nixlab-test-run-"));
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = dir;
+    return () => {
+        if (before === undefined) delete process.env.TMPDIR;
+        else process.env.TMPDIR = before;
+        const left = leftovers(dir);
+        fs.rmSync(dir, { recursive: true, force: true });
+        if (left.length > 0) {
+            throw new Error(`tests left ${left.length} entr${left.length === 1 ? "y" : "ies"} in their TMPDIR (removed now; make the test that creates each remove it): ${left.join(", ")}`);
+        }
+    };
+}
