@@ -168,6 +168,8 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt backend against
         expect(await virshNames(["list", "--name"])).toEqual(expect.arrayContaining([`nixlab-${LAB}.node-1`, `nixlab-${LAB}.node-2`]));
         expect((await virshNames(["-q", "vol-list", "--pool", `nixlab-${LAB}`])).map((l) => l.split(/\s+/)[0]).sort()).toEqual(
             [
+                // The pool directory's ownership marker (stack and lab).
+                ".nixlab-owner",
                 "node-1.cidata.iso",
                 "node-1.root.qcow2",
                 "node-2.cidata.iso",
