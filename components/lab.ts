@@ -115,6 +115,7 @@ export class Lab extends pulumi.ComponentResource {
                 network,
                 volumes,
                 operatorPrivateKey,
+                hostPublicKey: hostKey.publicKeyOpenssh,
             });
             built.push({ spec: node, node: labNode, hostKey });
         }

@@ -206,7 +206,7 @@ describe("aws-x86_64 plan", () => {
     it("waits for cloud-init and /dev/kvm on each node over SSH, with the connection kept secret", () => {
         for (const node of ["node-1", "node-2"]) {
             const cmd = one("command:remote:Command", `kvm-x86-${node}-ready`).inputs;
-            expect(cmd.create).toContain("cloud-init status --wait");
+            expect(cmd.create).toContain('"$ci" status --wait');
             expect(cmd.create).toContain(`if [ -c /dev/kvm ]; then kvm=ok; else echo "node ${node}: /dev/kvm missing although kvm: nested was asked for`);
             expect(describeValue(cmd.connection)).toBe("[secret]");
         }

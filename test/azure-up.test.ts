@@ -169,9 +169,11 @@ describe("azure-x86_64 up (mocked Azure)", () => {
         for (const [i, node] of ["node-1", "node-2"].entries()) {
             const check = inputsOf("command:remote:Command", `kvm-azure-${node}-ready`);
             expect(check.connection).toMatchObject({ host: `198.51.100.${11 + i}`, port: 22, user: "lab" });
+            // The node's own generated host key, pinned (namedKeys answers with the key's name).
+            expect(check.connection.hostKey).toBe(`ssh-ed25519 AAAAkvmazure${node.replace(/-/g, "")}hosted25519\n`);
             expect(check.connection.privateKey).toContain("kvm-azure-operator-key");
             expect(check.triggers).toEqual([`${RG_ID}/providers/Microsoft.Compute/virtualMachines/${node}`]);
-            expect(check.create).toContain("cloud-init status --wait");
+            expect(check.create).toContain('"$ci" status --wait');
             expect(check.create).toContain("if [ -c /dev/kvm ]; then kvm=ok;");
         }
     });

@@ -97,9 +97,10 @@ export function createAwsNode(ctx: BackendContext, name: string, args: NodeArgs<
             host: sshHost,
             user: lab.user.name,
             privateKey: args.operatorPrivateKey,
+            hostPublicKey: args.hostPublicKey,
             triggers: [instance.id],
         },
-        { parent: ctx.parent, dependsOn: [instance, ...attachments], customTimeouts: timeouts },
+        { parent: ctx.parent, dependsOn: [instance, ...attachments] },
     );
 
     return {

@@ -428,7 +428,7 @@ export function createAzureNode(cfg: AzureConfig, ctx: BackendContext, name: str
     const sshHost = publicIp ? publicAddress(publicIp, name) : pulumi.output(args.privateAddress);
     const ready = sshReadiness(
         `${name}-ready`,
-        { node, host: sshHost, user: lab.user.name, privateKey: args.operatorPrivateKey, triggers: [vm.id] },
+        { node, host: sshHost, user: lab.user.name, privateKey: args.operatorPrivateKey, hostPublicKey: args.hostPublicKey, triggers: [vm.id] },
         { parent: ctx.parent, dependsOn: [vm] },
     );
     return { resource: vm, sshHost, sshPort: pulumi.output(22), privateAddress: pulumi.output(args.privateAddress), ready };

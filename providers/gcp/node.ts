@@ -115,8 +115,8 @@ export function createGcpNode(ctx: BackendContext, name: string, args: NodeArgs<
         : pulumi.output(args.privateAddress);
     const ready = sshReadiness(
         `${name}-ready`,
-        { node, host: sshHost, user: lab.user.name, privateKey: args.operatorPrivateKey, triggers: [instance.id] },
-        { parent: ctx.parent, dependsOn: [instance, ...attachments], customTimeouts: timeouts },
+        { node, host: sshHost, user: lab.user.name, privateKey: args.operatorPrivateKey, hostPublicKey: args.hostPublicKey, triggers: [instance.id] },
+        { parent: ctx.parent, dependsOn: [instance, ...attachments] },
     );
 
     return {

@@ -261,7 +261,7 @@ export function createOpenStackNode(
     }
     const ready = sshReadiness(
         `${name}-ready`,
-        { node, host: sshHost, user: lab.user.name, privateKey: args.operatorPrivateKey, triggers: [instance.id] },
+        { node, host: sshHost, user: lab.user.name, privateKey: args.operatorPrivateKey, hostPublicKey: args.hostPublicKey, triggers: [instance.id] },
         { parent: ctx.parent, dependsOn: reachable },
     );
     return { resource: instance, sshHost, sshPort: pulumi.output(22), privateAddress: pulumi.output(args.privateAddress), ready };

@@ -1,0 +1,127 @@
+/**
+ * Every SSH readiness check of every cloud stack, as the engine would get it: it pins the
+ * host key the program generated for that node (never "accept any key"), and it carries
+ * customTimeouts, so no `up` waits forever on a node that never finishes booting. All
+ * cloud stacks' labs run in one program (Pulumi's runtime is global: one run per file).
+ * A preview cannot show the connection (it holds the node's address, unknown until the
+ * instance exists, which makes the whole input unknown), so @pulumi/command's Command is
+ * wrapped to note the args and options the program constructs it with, then registers as
+ * usual.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { parse } from "yaml";
+import { Lab } from "../components/lab";
+import { readinessTimeouts } from "../components/ready";
+import { parseLabConfig, type LabSpec } from "../components/spec";
+import { backendFactories } from "../providers";
+import { runOffline, type OfflineResult } from "../scripts/offline";
+import { PROJECT_DIR, stackFile } from "../scripts/plan";
+import { fakeKey, fakeKeys } from "./support/fakeCloud";
+import { fixedVhd, QCOW2_MAGIC, type Any } from "./support/stackRun";
+
+const SHA = "c0ffee00".repeat(8);
+/**
+ * Every cloud backend, VMs and bare metal among them (openstack-x86_64 goes through the
+ * same code as openstack-arm64), each with the prebuilt artifact its backend accepts.
+ */
+const STACKS: Record<string, { file: string; content?: string | Buffer; format: string; arch: string; bootMode: string }> = {
+    "aws-x86_64": { file: "aws-x86.vhd", format: "vhd", arch: "x86_64", bootMode: "bios" },
+    "aws-arm64": { file: "aws-arm.vhd", format: "vhd", arch: "aarch64", bootMode: "uefi" },
+    "gcp-x86_64": { file: "gce.raw.tar.gz", format: "tar.gz", arch: "x86_64", bootMode: "uefi" },
+    "azure-x86_64": { file: "azure.vhd", content: fixedVhd(), format: "vhd", arch: "x86_64", bootMode: "uefi" },
+    "openstack-arm64": { file: "os-arm.qcow2", content: QCOW2_MAGIC, format: "qcow2", arch: "aarch64", bootMode: "uefi" },
+};
+
+interface Seen {
+    name: string;
+    /** The Command's args as the program passed them. */
+    props: Record<string, Any>;
+    opts: pulumi.CustomResourceOptions;
+}
+
+const seen = vi.hoisted((): Seen[] => []);
+vi.mock("@pulumi/command", async (importOriginal) => {
+    const real = await importOriginal<typeof import("@pulumi/command")>();
+    class Command extends real.remote.Command {
+        constructor(name: string, props: Any, opts?: Any) {
+            seen.push({ name, props, opts: opts ?? {} });
+            super(name, props, opts);
+        }
+    }
+    return { ...real, remote: { ...real.remote, Command } };
+});
+
+let dir: string;
+let result: OfflineResult;
+const specs = new Map<string, LabSpec>();
+
+beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "nixlab-readiness-"));
+    result = await runOffline({
+        stack: "readiness",
+        config: {},
+        // Like `pulumi preview`; every key answered with a fake one, so host keys are known.
+        preview: true,
+        resources: [fakeKeys],
+        program: async () => {
+            for (const [stack, { file, content, ...artifact }] of Object.entries(STACKS)) {
+                const config = (parse(fs.readFileSync(stackFile(stack), "utf8")) as { config: Record<string, Any> }).config;
+                const artifactPath = path.join(dir, file);
+                fs.writeFileSync(artifactPath, content ?? "not really a disk image");
+                config["nixlab:lab"].image = { artifacts: [{ path: artifactPath, sha256: SHA, ...artifact }] };
+                config["nixlab:lab"].expiresAt = "2026-12-01T18:00:00Z";
+                const spec = parseLabConfig(config["nixlab:lab"], stack);
+                const kind = config["nixlab:backend"] as keyof typeof backendFactories;
+                const factory = backendFactories[kind];
+                specs.set(stack, spec);
+                new Lab(spec.name, { spec, backend: factory.fromConfig(config[factory.configKey]), stack, projectDir: PROJECT_DIR });
+            }
+            return {};
+        },
+    });
+});
+
+afterAll(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** Every node of every stack, with the readiness command the program should register for it. */
+function expectedChecks() {
+    return [...specs.values()].flatMap((lab) => lab.nodes.map((node) => ({ lab, node, command: `${lab.name}-${node.name}-ready` })));
+}
+
+describe("SSH readiness on the clouds", () => {
+    it("registers exactly one readiness command per node of every cloud stack", () => {
+        const commands = result.resources.filter((r) => r.type === "command:remote:Command").map((r) => r.name);
+        expect(commands.sort()).toEqual(expectedChecks().map((c) => c.command).sort());
+        expect(commands).toHaveLength(11);
+    });
+
+    it("pins each node's generated host key: connection.hostKey is that node's own public key", async () => {
+        for (const { lab, node, command } of expectedChecks()) {
+            const connection = seen.find((c) => c.name === command)!.props.connection;
+            const hostKey = await new Promise((resolve) => pulumi.output(connection.hostKey).apply(resolve));
+            expect(hostKey, command).toBe(fakeKey(`${lab.name}-${node.name}-host-ed25519`).publicKeyOpenssh);
+            // No bastion on any cloud today; one would need its own pinned key (SshReadinessArgs.proxy).
+            expect(connection.proxy, command).toBeUndefined();
+        }
+    });
+
+    it("bounds every check with customTimeouts: 30m on VMs, 60m on bare metal", () => {
+        expect(seen.map((c) => c.name).sort()).toEqual(expectedChecks().map((c) => c.command).sort());
+        const byName = new Map(seen.map((c) => [c.name, c.opts.customTimeouts]));
+        const metal: string[] = [];
+        for (const { node, command } of expectedChecks()) {
+            expect(byName.get(command), command).toEqual(readinessTimeouts(node));
+            if (node.kvm === "metal") metal.push(command);
+        }
+        expect(readinessTimeouts({ kvm: "metal" } as Any)).toEqual({ create: "60m", update: "60m", delete: "1m" });
+        expect(readinessTimeouts({ kvm: "nested" } as Any)).toEqual({ create: "30m", update: "30m", delete: "1m" });
+        // The stacks cover both: AWS Graviton and OpenStack Ironic hosts are metal.
+        expect(metal.sort()).toEqual(["kvm-arm-builder-ready", "kvm-arm-host-ready", "kvm-os-arm-host-1-ready", "kvm-os-arm-host-2-ready"]);
+    });
+});
