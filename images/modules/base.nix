@@ -94,7 +94,50 @@ in
     pkgs.qemu_kvm
     # cloud-localds: NoCloud seeds for nested guests.
     pkgs.cloud-utils
+    # The program's SSH readiness check runs /run/current-system/sw/bin/cloud-init
+    # (components/ready.ts): nixpkgs' cloud-init module puts cloud-init only on its own
+    # units' PATH, so without this every `*-ready` check would find no cloud-init. The
+    # same package the units run (services/system/cloud-init.nix uses pkgs.cloud-init).
+    pkgs.cloud-init
+    # Ansible's interpreter: the lab's inventory output (components/outputs.ts) sets
+    # ansible_python_interpreter to /run/current-system/sw/bin/python3.
+    # test/images-packages.test.ts checks both against the program's paths.
+    pkgs.python3
   ];
+
+  # ---------------------------------------------------------------- metadata guard
+  # User-data holds this node's SSH host private key, and any process that can reach
+  # the metadata service can read it: on GCP and OpenStack without a token, on AWS with
+  # an IMDSv2 token whose PUT a nested guest can make once the hop limit is above 1.
+  # Nested guests (libvirt's NAT networks, containers) reach it through this node as
+  # routed traffic, so every forwarded packet to a metadata address is dropped; the
+  # node's own traffic (cloud-init, the lab user) is output, not forward, and unaffected.
+  # 169.254.169.254 is the IPv4 metadata address on AWS, GCP, Azure and OpenStack;
+  # fd00:ec2::254 is AWS's IPv6 endpoint (OpenStack's IPv6 one, fe80::a9fe:a9fe, is
+  # link-local and never forwarded). test/images-packages.test.ts checks the file with
+  # `nft -c` and sends packets through it.
+  #
+  # A table of its own, loaded by its own unit with `nft -f`, rather than NixOS's
+  # networking.nftables: that module owns the whole ruleset (flushing it on reload, and
+  # blacklisting ip_tables), while libvirt keeps its NAT rules in tables of its own. nft
+  # tables from different owners coexist: a packet passes every base chain on its hook,
+  # and a drop in any of them is final, whatever libvirt's chains accept.
+  systemd.services.nixlab-metadata-guard = {
+    description = "Drop nested guests' traffic to the cloud metadata service";
+    wantedBy = [ "multi-user.target" ];
+    # Before any guest network exists, so there is no window without the rule.
+    wants = [ "network-pre.target" ];
+    before = [
+      "network-pre.target"
+      "libvirtd.service"
+    ];
+    serviceConfig = {
+      Type = "oneshot";
+      RemainAfterExit = true;
+      ExecStart = "${pkgs.nftables}/bin/nft -f ${./metadata-guard.nft}";
+      ExecStop = "${pkgs.nftables}/bin/nft delete table inet nixlab-metadata-guard";
+    };
+  };
 
   # ---------------------------------------------------------------- cloud-init
   # srvos nixos/mixins/cloud-init.nix is the model: cloud-init owns the network
