@@ -133,16 +133,31 @@ export function sshReadiness(
 
 /**
  * For backends that check readiness over SSH from where Pulumi runs, which is never inside
- * a lab's new, isolated network: with no ingress CIDR, `up` could only time out.
+ * a lab's network: every cloud lab gets its own new, isolated network (VPC, VNet, GCP
+ * network, Neutron network behind an SNAT router) with no VPN, peering or bastion into it.
+ * So a node must have a public address, and SSH must be open to somewhere; otherwise `up`
+ * could only retry readiness until it times out.
  */
 export function sshIngressProblems(lab: LabSpec): Problem[] {
-    if (lab.network.sshIngressCidrs.length > 0) return [];
-    return [
-        {
+    const problems: Problem[] = [];
+    if (!lab.network.publicAddresses) {
+        problems.push({
+            path: "nixlab:lab.network.publicAddresses",
+            message:
+                "is false, but then no node has an address reachable from where Pulumi runs: the lab's network is new and isolated " +
+                "(no VPN, peering or bastion into it), so `up` would retry the SSH readiness check until it times out, and on AWS " +
+                "and GCP the nodes would have no internet egress either (the lab creates no NAT gateway). Remove the setting (default true) " +
+                "and keep nixlab:lab.network.sshIngressCidrs to the addresses you connect from: SSH stays key-only with the host key pinned, " +
+                "and nothing else is open. For a lab without public addresses, use nixlab:backend: libvirt",
+        });
+    }
+    if (lab.network.sshIngressCidrs.length === 0) {
+        problems.push({
             path: "nixlab:lab.network.sshIngressCidrs",
             message:
                 "is empty, so nothing outside the lab can reach SSH and `up` would wait for readiness until it times out; " +
                 "add the address Pulumi runs from, e.g. [203.0.113.7/32]",
-        },
-    ];
+        });
+    }
+    return problems;
 }

@@ -1,18 +1,24 @@
 /**
  * The aws-arm64 lab as `pulumi up` would see it, with fake cloud answers: keys, instance
- * addresses and the readiness command's output. Two settings differ from the stack file
- * to cover their branches: nixlab:aws.vmimportRoleName names an existing role, and
- * publicAddresses is false. Checks what only a deployment shows: the rendered user-data,
- * the readiness connection, and the per-node stack outputs.
+ * addresses and the readiness command's output. One setting differs from the stack file to
+ * cover its branch: nixlab:aws.vmimportRoleName names an existing role. Checks what only a
+ * deployment shows: the rendered user-data, the readiness connection, and the per-node
+ * stack outputs.
  */
 import { describe, expect, it } from "vitest";
 import { factory } from "../providers/aws";
-import { revealValue } from "../scripts/offline";
+import { revealValue, type ResourceHandler } from "../scripts/offline";
 import { fakeKey, fakeKeys, readyCommands } from "./support/fakeCloud";
 import { ofType, oneOf, useStackRun } from "./support/stackRun";
 
 const STACK = "aws-arm64";
 const USER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBZOzhVcmTEVpg5oM2T3zXbZ1EAtLpIhrtZbUU2qmK1v alice@laptop";
+
+/** Each instance's public address, as EC2 assigns it: 198.51.100.10 + the last octet of its private one - 10. */
+const publicIps: ResourceHandler = ({ type, name, inputs }) =>
+    type === "aws:ec2/instance:Instance"
+        ? { id: `${name}-id`, state: { ...inputs, publicIp: `198.51.100.${Number(String(inputs.privateIp).split(".")[3])}` } }
+        : undefined;
 
 const run = useStackRun({
     stack: STACK,
@@ -21,26 +27,25 @@ const run = useStackRun({
     mode: "up",
     program: factory,
     edit: (config) => {
-        config["nixlab:lab"].network.publicAddresses = false;
         config["nixlab:aws"].vmimportRoleName = "vmimport";
     },
-    resources: [fakeKeys, readyCommands("kvm-arm")],
+    resources: [fakeKeys, readyCommands("kvm-arm"), publicIps],
 });
 
 const all = (type: string) => ofType(run.resources, type);
 const one = (type: string, name: string) => oneOf(run.resources, type, name);
 
 describe("aws-arm64 up (fake cloud)", () => {
-    it("reports each node ready, on its machine type, reachable at its private address", () => {
+    it("reports each node ready, on its machine type, reachable at its public address", () => {
         expect(run.outputs.nodes).toEqual({
             host: {
                 name: "host",
                 machineType: "c6g.metal",
                 privateAddress: "10.78.0.10",
-                sshHost: "10.78.0.10",
+                sshHost: "198.51.100.10",
                 sshPort: 22,
                 user: "lab",
-                ssh: "ssh -o HostKeyAlias=kvm-arm-host -o UserKnownHostsFile=~/.ssh/nixlab/kvm-arm.known_hosts -o StrictHostKeyChecking=yes lab@10.78.0.10",
+                ssh: "ssh -o HostKeyAlias=kvm-arm-host -o UserKnownHostsFile=~/.ssh/nixlab/kvm-arm.known_hosts -o StrictHostKeyChecking=yes lab@198.51.100.10",
                 hostKeyFingerprints: { ed25519: fakeKey("kvm-arm-host-host-ed25519").publicKeyFingerprintSha256 },
                 ready: "NIXLAB-READY node=host kvm=ok cloud-init-rc=0",
             },
@@ -48,10 +53,10 @@ describe("aws-arm64 up (fake cloud)", () => {
                 name: "builder",
                 machineType: "c7g.metal",
                 privateAddress: "10.78.0.11",
-                sshHost: "10.78.0.11",
+                sshHost: "198.51.100.11",
                 sshPort: 22,
                 user: "lab",
-                ssh: "ssh -o HostKeyAlias=kvm-arm-builder -o UserKnownHostsFile=~/.ssh/nixlab/kvm-arm.known_hosts -o StrictHostKeyChecking=yes lab@10.78.0.11",
+                ssh: "ssh -o HostKeyAlias=kvm-arm-builder -o UserKnownHostsFile=~/.ssh/nixlab/kvm-arm.known_hosts -o StrictHostKeyChecking=yes lab@198.51.100.11",
                 hostKeyFingerprints: { ed25519: fakeKey("kvm-arm-builder-host-ed25519").publicKeyFingerprintSha256 },
                 ready: "NIXLAB-READY node=builder kvm=ok cloud-init-rc=0",
             },
@@ -72,10 +77,10 @@ describe("aws-arm64 up (fake cloud)", () => {
         }
     });
 
-    it("checks readiness over SSH at the private address with the operator key, once per instance", () => {
+    it("checks readiness over SSH at the public address with the operator key, pinning the node's host key, once per instance", () => {
         for (const [node, ip] of [
-            ["host", "10.78.0.10"],
-            ["builder", "10.78.0.11"],
+            ["host", "198.51.100.10"],
+            ["builder", "198.51.100.11"],
         ]) {
             const cmd = one("command:remote:Command", `kvm-arm-${node}-ready`).inputs;
             expect(revealValue(cmd.connection)).toMatchObject({
@@ -83,14 +88,15 @@ describe("aws-arm64 up (fake cloud)", () => {
                 port: 22,
                 user: "lab",
                 privateKey: fakeKey("kvm-arm-operator-key").privateKeyOpenssh,
+                hostKey: fakeKey(`kvm-arm-${node}-host-ed25519`).publicKeyOpenssh,
             });
             expect(cmd.triggers).toEqual([`kvm-arm-${node}-id`]);
             expect(cmd.create).toContain(`/dev/kvm missing although kvm: metal was asked for`);
         }
     });
 
-    it("gives nodes no public address when publicAddresses is false", () => {
-        for (const i of all("aws:ec2/instance:Instance")) expect(i.inputs.associatePublicIpAddress).toBe(false);
+    it("gives every node a public address (a lab without one is refused at plan time)", () => {
+        for (const i of all("aws:ec2/instance:Instance")) expect(i.inputs.associatePublicIpAddress).toBe(true);
     });
 
     it("imports through the role named in nixlab:aws.vmimportRoleName and creates none", () => {

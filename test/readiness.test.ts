@@ -14,7 +14,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parse } from "yaml";
-import { Lab } from "../components/lab";
+import { Lab, planLab } from "../components/lab";
+import { ConfigError } from "../components/problems";
 import { readinessTimeouts } from "../components/ready";
 import { parseLabConfig, type LabSpec } from "../components/spec";
 import { backendFactories } from "../providers";
@@ -123,5 +124,37 @@ describe("SSH readiness on the clouds", () => {
         expect(readinessTimeouts({ kvm: "nested" } as Any)).toEqual({ create: "30m", update: "30m", delete: "1m" });
         // The stacks cover both: AWS Graviton and OpenStack Ironic hosts are metal.
         expect(metal.sort()).toEqual(["kvm-arm-builder-ready", "kvm-arm-host-ready", "kvm-os-arm-host-1-ready", "kvm-os-arm-host-2-ready"]);
+    });
+});
+
+describe("publicAddresses: false, refused before anything is created", () => {
+    const REFUSAL =
+        "nixlab:lab.network.publicAddresses: is false, but then no node has an address reachable from where Pulumi runs: the lab's network is new and isolated " +
+        "(no VPN, peering or bastion into it), so `up` would retry the SSH readiness check until it times out, and on AWS " +
+        "and GCP the nodes would have no internet egress either (the lab creates no NAT gateway). Remove the setting (default true) " +
+        "and keep nixlab:lab.network.sshIngressCidrs to the addresses you connect from: SSH stays key-only with the host key pinned, " +
+        "and nothing else is open. For a lab without public addresses, use nixlab:backend: libvirt";
+
+    /** The stack file's lab and backend with publicAddresses: false, planned as `up` would plan it first. */
+    function plan(stack: string): string[] {
+        const config = (parse(fs.readFileSync(stackFile(stack), "utf8")) as { config: Record<string, Any> }).config;
+        config["nixlab:lab"].network.publicAddresses = false;
+        config["nixlab:lab"].image = { artifacts: [{ path: "/img/x", format: { aws: "vhd", gcp: "tar.gz", azure: "vhd", openstack: "qcow2", libvirt: "qcow2" }[config["nixlab:backend"] as string], arch: "x86_64", bootMode: "uefi" }] };
+        const factory = backendFactories[config["nixlab:backend"] as keyof typeof backendFactories];
+        try {
+            planLab(parseLabConfig(config["nixlab:lab"], stack), factory.fromConfig(config[factory.configKey]));
+            return [];
+        } catch (e) {
+            if (!(e instanceof ConfigError)) throw e;
+            return e.problems.map((p) => `${p.path}: ${p.message}`);
+        }
+    }
+
+    it.each(["aws-x86_64", "gcp-x86_64", "azure-x86_64", "openstack-x86_64"])("%s: one problem naming the key, why, and what works", (stack) => {
+        expect(plan(stack)).toEqual([REFUSAL]);
+    });
+
+    it("libvirt, whose network the hypervisor itself routes, plans it without a problem", () => {
+        expect(plan("local")).toEqual([]);
     });
 });

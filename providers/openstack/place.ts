@@ -148,7 +148,7 @@ function checkLab(cfg: OpenStackConfig, lab: LabSpec): Problem[] {
                 path: `${OPENSTACK_CONFIG_KEY}.floatingIpPool`,
                 message:
                     `is not set, but ${LAB_CONFIG_KEY}.network.publicAddresses is true and nodes get floating IPs from it; ` +
-                    `set it to the external network's name (openstack network list --external), or set publicAddresses: false`,
+                    `set it to the external network's name (openstack network list --external)`,
             });
         }
         if (!cfg.externalNetworkId) {
@@ -156,7 +156,7 @@ function checkLab(cfg: OpenStackConfig, lab: LabSpec): Problem[] {
                 path: `${OPENSTACK_CONFIG_KEY}.externalNetworkId`,
                 message:
                     `is not set, but floating IPs (${LAB_CONFIG_KEY}.network.publicAddresses: true) only work behind a router ` +
-                    `with an external gateway; set it to the external network's UUID (openstack network list --external), or set publicAddresses: false`,
+                    `with an external gateway; set it to the external network's UUID (openstack network list --external)`,
             });
         }
     }
