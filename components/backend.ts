@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ImageArtifact } from "../images/artifact";
 import type { Problem } from "./problems";
 import type { Arch, LabSpec, NodeSpec, VolumeSpec } from "./spec";
+import type { Tags } from "./tags";
 
 export const BACKENDS = ["libvirt", "aws", "gcp", "azure", "openstack"] as const;
 export type BackendKind = (typeof BACKENDS)[number];
@@ -19,10 +20,12 @@ export interface BackendContext {
     stack: string;
     /**
      * `nixlab:lab`, `nixlab:owner`, `nixlab:stack`, `nixlab:expires-at` plus the lab's own
-     * tags, computed once by `labTags`. Backends whose clouds forbid ':' in keys (GCP
-     * labels) map them with their own function, never drop them.
+     * tags, computed once by `labTags`: all keys and all values but the expiry known at
+     * preview (see Tags); keep it so, mapping value by value (`mapTags`), never with one
+     * apply over the whole map. Backends whose clouds forbid ':' in keys (GCP labels) map
+     * them with their own function, never drop them.
      */
-    tags: pulumi.Output<Record<string, string>>;
+    tags: Tags;
 }
 
 /** The machine a node resolves to on a backend, decided before any resource exists. */

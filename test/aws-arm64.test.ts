@@ -60,7 +60,7 @@ describe("aws-arm64 plan", () => {
             "pulumi:providers:aws": 1,
             "tls:index/privateKey:PrivateKey": 3,
         });
-        expect(one("pulumi:providers:aws", "kvm-arm-net-provider").inputs).toMatchObject({ region: "eu-west-1", defaultTags: JSON.stringify({ tags: LAB_TAGS }) });
+        expect(one("pulumi:providers:aws", "kvm-arm-net-provider").inputs).toMatchObject({ region: "eu-west-1", defaultTags: JSON.stringify({ tags: { "nixlab:lab": "kvm-arm", "nixlab:owner": "alice@example.com", "nixlab:stack": STACK } }) });
         for (const r of run.resources.filter((r) => r.type.startsWith("aws:"))) {
             expect(providers.of(r), `${r.type} ${r.name}`).toContain(`${PROVIDER}::`);
         }

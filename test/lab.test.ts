@@ -188,7 +188,7 @@ describe("nodeTags", () => {
             "t-stack",
         );
         const lab = labTags(s, "t-stack", "2026-11-23T12:00:00.000Z");
-        const of = (i: number) => new Promise<Record<string, string>>((r) => nodeTags(lab, s.nodes[i]!).apply(r));
+        const of = (i: number) => nodeTags(lab, s.nodes[i]!);
         const base = { team: "kernel", "nixlab:lab": "t", "nixlab:owner": "alice", "nixlab:stack": "t-stack", "nixlab:expires-at": "2026-11-23T12:00:00.000Z" };
         expect(await of(0)).toEqual({ ...base, rack: "r1", "nixlab:node": "a", "nixlab:kvm": "metal" });
         expect(await of(1)).toEqual({ ...base, "nixlab:node": "c", "nixlab:kvm": "none" });
@@ -202,7 +202,7 @@ describe("nodeTags", () => {
         );
         const forged = { ...s, tags: { "nixlab:kvm": "lab-says" }, nodes: [{ ...s.nodes[0]!, tags: { "nixlab:kvm": "none", "nixlab:node": "b" } }] };
         const lab = labTags(forged, "t-stack", "x");
-        const tags = await new Promise<Record<string, string>>((r) => nodeTags(lab, forged.nodes[0]!).apply(r));
+        const tags = nodeTags(lab, forged.nodes[0]!);
         expect(tags["nixlab:kvm"]).toBe("metal");
         expect(tags["nixlab:node"]).toBe("a");
     });

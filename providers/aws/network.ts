@@ -6,6 +6,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { BackendContext } from "../../components/backend";
+import { providerDefaultTags, type Tags } from "../../components/tags";
 import type { AwsConfig } from "./config";
 
 export interface AwsNet {
@@ -21,8 +22,8 @@ export interface AwsNet {
 }
 
 /** Lab tags plus a `Name`, which the EC2 console shows as the resource's name. */
-export function named(tags: pulumi.Input<Record<string, string>>, name: pulumi.Input<string>): pulumi.Output<Record<string, string>> {
-    return pulumi.all([tags, name]).apply(([t, n]): Record<string, string> => ({ ...t, Name: n }));
+export function named(tags: Tags, name: pulumi.Input<string>): Tags {
+    return { ...tags, Name: name };
 }
 
 export function createAwsNetwork(ctx: BackendContext, name: string, config: AwsConfig): AwsNet {
@@ -30,8 +31,9 @@ export function createAwsNetwork(ctx: BackendContext, name: string, config: AwsC
     const provider = new aws.Provider(
         `${name}-provider`,
         // Default tags as well as explicit ones: a taggable resource added later without
-        // `tags` is still found by `nixlab gc` and the policy pack.
-        { region: config.region, defaultTags: { tags: ctx.tags } },
+        // `tags` is still found by `nixlab gc` and the policy pack. Without the expiry,
+        // which is unknown until the first `up` (see providerDefaultTags).
+        { region: config.region, defaultTags: { tags: providerDefaultTags(ctx.tags) } },
         { parent: ctx.parent },
     );
     const opts: pulumi.CustomResourceOptions = { parent: ctx.parent, provider };

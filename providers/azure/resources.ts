@@ -236,7 +236,7 @@ export function createAzureImage(
             permissions: "rcwd",
             protocols: "https",
             // Valid until a week after the lab expires, so a destroy at expiry can still delete it.
-            sharedAccessExpiryTime: ctx.tags.apply((t) => sasExpiry(t[TAG_KEYS.expiresAt])),
+            sharedAccessExpiryTime: pulumi.output(ctx.tags[TAG_KEYS.expiresAt]!).apply(sasExpiry),
         },
         { parent: ctx.parent, provider: net.provider },
     );

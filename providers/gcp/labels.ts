@@ -13,7 +13,7 @@
  *
  * `gcpExpiresAt` reverses the value mapping for the expiry label, for tools that read it.
  */
-import * as pulumi from "@pulumi/pulumi";
+import { mapTags, type Tags } from "../../components/tags";
 
 const MAX = 63;
 
@@ -32,8 +32,9 @@ export function gcpLabels(tags: Record<string, string>): Record<string, string> 
     return out;
 }
 
-export function gcpLabelsOf(tags: pulumi.Input<Record<string, string>>): pulumi.Output<Record<string, string>> {
-    return pulumi.output(tags).apply(gcpLabels);
+/** gcpLabels value by value, so labels other than the expiry stay known at preview. */
+export function gcpLabelsOf(tags: Tags): Tags {
+    return mapTags(tags, gcpLabelKey, gcpLabelValue);
 }
 
 /** `2026-11-24t18_00_00_000z` → `2026-11-24T18:00:00.000Z` (the expires-at label back to RFC 3339). */

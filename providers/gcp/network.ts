@@ -7,6 +7,7 @@
 import * as gcp from "@pulumi/gcp";
 import type * as pulumi from "@pulumi/pulumi";
 import type { BackendContext } from "../../components/backend";
+import { providerDefaultTags } from "../../components/tags";
 import type { GcpConfig } from "./config";
 import { gcpLabelsOf } from "./labels";
 
@@ -36,10 +37,10 @@ export function physicalName(logical: string): string | undefined {
 export function createGcpNetwork(ctx: BackendContext, name: string, config: GcpConfig): GcpNet {
     const lab = ctx.lab;
     // Default labels as well as explicit ones: a labelable resource added later without
-    // `labels` still carries the lab's.
+    // `labels` still carries the lab's, all but the expiry (see providerDefaultTags).
     const provider = new gcp.Provider(
         `${name}-provider`,
-        { project: config.project, region: config.region, zone: config.zone, defaultLabels: gcpLabelsOf(ctx.tags) },
+        { project: config.project, region: config.region, zone: config.zone, defaultLabels: gcpLabelsOf(providerDefaultTags(ctx.tags)) },
         { parent: ctx.parent },
     );
     const opts: pulumi.CustomResourceOptions = { parent: ctx.parent, provider };

@@ -267,7 +267,8 @@ export class LibvirtBackend implements Backend<LibvirtNet, LibvirtImage, Libvirt
                 uri: cfg.uri,
                 name: dom,
                 xml,
-                tagsXml: nodeTags(ctx.tags, node).apply(renderTagsXml),
+                // One XML string: unknown at preview until the expiry is known (a first `up`).
+                tagsXml: pulumi.output(nodeTags(ctx.tags, node)).apply(renderTagsXml),
                 metadataUri: METADATA_URI,
                 serialLog: serialLogPath(cfg.serialLogDir, lab.name, node.name),
                 hypervisorSsh: hypervisorSsh?.args ?? [],

@@ -17,7 +17,7 @@ import { nodeTags } from "../../components/tags";
 import { shortHash, type ImageArtifact } from "../../images/artifact";
 import type { OpenStackConfig } from "./config";
 import { GLANCE_DISK_FORMATS } from "./place";
-import { GLANCE_TAGS, NEUTRON_TAGS, NOVA_TAGS, tagListOutput } from "./tags";
+import { GLANCE_TAGS, NEUTRON_TAGS, NOVA_TAGS, tagListOf } from "./tags";
 
 export interface OpenStackNet {
     provider: Provider;
@@ -63,7 +63,7 @@ export function createOpenStackNetwork(cfg: OpenStackConfig, ctx: BackendContext
     const lab = ctx.lab;
     const provider = new Provider(`${name}-provider`, { cloud: cfg.cloud, region: cfg.region }, { parent: ctx.parent });
     const opts: Opts = { parent: ctx.parent, provider };
-    const tags = tagListOutput(ctx.tags, NEUTRON_TAGS);
+    const tags = tagListOf(ctx.tags, NEUTRON_TAGS);
     const physical = `nixlab-${lab.name}`;
     const cidr = lab.network.cidr;
 
@@ -150,7 +150,7 @@ export function createOpenStackImage(
             containerFormat: "bare",
             visibility: "private",
             properties: artifact.apply((a) => imageProperties(arch, a.bootMode, a.hash)),
-            tags: tagListOutput(ctx.tags, GLANCE_TAGS),
+            tags: tagListOf(ctx.tags, GLANCE_TAGS),
         },
         // The name carries the content hash; the provider would rename in place, and new
         // content must be a new image.
@@ -199,7 +199,7 @@ export function createOpenStackNode(
             fixedIps: [{ subnetId: net.subnet.id, ipAddress: args.privateAddress }],
             securityGroupIds: [net.secGroup.id],
             adminStateUp: true,
-            tags: tagListOutput(tags, NEUTRON_TAGS),
+            tags: tagListOf(tags, NEUTRON_TAGS),
         },
         opts,
     );
@@ -233,7 +233,7 @@ export function createOpenStackNode(
             // Raw cloud-config: the provider base64-encodes it for Nova.
             userData: args.userData,
             metadata: tags,
-            tags: tagListOutput(tags, NOVA_TAGS),
+            tags: tagListOf(tags, NOVA_TAGS),
         },
         opts,
     );
@@ -246,7 +246,7 @@ export function createOpenStackNode(
     if (lab.network.publicAddresses) {
         const fip = new networking.FloatingIp(
             `${name}-fip`,
-            { pool: cfg.floatingIpPool!, description: `nixlab lab ${lab.name}, node ${node.name}`, tags: tagListOutput(tags, NEUTRON_TAGS) },
+            { pool: cfg.floatingIpPool!, description: `nixlab lab ${lab.name}, node ${node.name}`, tags: tagListOf(tags, NEUTRON_TAGS) },
             opts,
         );
         // Neutron refuses to associate a floating IP with a port whose subnet has no router to

@@ -18,6 +18,7 @@
  * 60-character Nova tag) is left out of that list only; the instance's metadata still holds it.
  */
 import * as pulumi from "@pulumi/pulumi";
+import type { Tags } from "../../components/tags";
 
 export interface TagListRules {
     maxLength: number;
@@ -29,16 +30,25 @@ export const NEUTRON_TAGS: TagListRules = { maxLength: 255, forbidden: /,/ };
 export const NOVA_TAGS: TagListRules = { maxLength: 60, forbidden: /[,/]/, maxCount: 50 };
 export const GLANCE_TAGS: TagListRules = { maxLength: 255, forbidden: /,/ };
 
-/** `key=value` strings the service accepts, sorted so plans are stable; nixlab:* keys win the count limit. */
+/** `key=value` strings the service accepts, sorted by key so plans are stable; nixlab:* keys win the count limit. */
 export function tagList(tags: Record<string, string>, rules: TagListRules): string[] {
+    return tagListOf(tags, rules) as string[];
+}
+
+/**
+ * tagList for a Tags map, element by element: a tag whose value is unknown at preview (the
+ * expiry) is one unknown element, the others stay readable. Such a value is the Clock's
+ * RFC 3339 timestamp (`nixlab:expires-at=2026-11-24T18:00:00.000Z`, 42 characters, no ','
+ * or '/'), which fits every service's rules, so it is kept without being seen.
+ */
+export function tagListOf(tags: Tags, rules: TagListRules): pulumi.Input<string>[] {
     const fits = Object.entries(tags)
-        .map(([k, v]) => ({ k, tag: `${k}=${v}` }))
-        .filter(({ tag }) => tag.length <= rules.maxLength && !rules.forbidden.test(tag))
-        .sort((a, b) => Number(!a.k.startsWith("nixlab:")) - Number(!b.k.startsWith("nixlab:")) || a.tag.localeCompare(b.tag))
-        .map(({ tag }) => tag);
+        .filter(([k, v]) => typeof v !== "string" || fitsRules(`${k}=${v}`, rules))
+        .sort(([a], [b]) => Number(!a.startsWith("nixlab:")) - Number(!b.startsWith("nixlab:")) || a.localeCompare(b))
+        .map(([k, v]) => (typeof v === "string" ? `${k}=${v}` : pulumi.interpolate`${k}=${v}`));
     return rules.maxCount === undefined ? fits : fits.slice(0, rules.maxCount);
 }
 
-export function tagListOutput(tags: pulumi.Output<Record<string, string>>, rules: TagListRules): pulumi.Output<string[]> {
-    return tags.apply((t) => tagList(t, rules));
+function fitsRules(tag: string, rules: TagListRules): boolean {
+    return tag.length <= rules.maxLength && !rules.forbidden.test(tag);
 }

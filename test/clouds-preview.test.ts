@@ -1,12 +1,15 @@
 /**
- * Every SSH readiness check of every cloud stack, as the engine would get it: it pins the
- * host key the program generated for that node (never "accept any key"), and it carries
- * customTimeouts, so no `up` waits forever on a node that never finishes booting. All
- * cloud stacks' labs run in one program (Pulumi's runtime is global: one run per file).
- * A preview cannot show the connection (it holds the node's address, unknown until the
- * instance exists, which makes the whole input unknown), so @pulumi/command's Command is
- * wrapped to note the args and options the program constructs it with, then registers as
- * usual.
+ * Every cloud stack's lab in one `pulumi preview` under mocks (Pulumi's runtime is global:
+ * one run per file), as a first preview sees it: no nixlab:lab.expiresAt, so the expiry
+ * comes from the Clock and is unknown. Checks what a reviewer and a first `up` depend on:
+ *
+ * - tags: every key and every value but the expiry readable on every taggable resource;
+ * - SSH readiness: each check pins the host key the program generated for that node (never
+ *   "accept any key") and carries customTimeouts, so no `up` waits forever. A preview cannot
+ *   show the connection (it holds the node's address, unknown until the instance exists,
+ *   which makes the whole input unknown), so @pulumi/command's Command is wrapped to note the
+ *   args and options the program constructs it with, then registers as usual;
+ * - publicAddresses: false, refused at plan time.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
@@ -19,7 +22,9 @@ import { ConfigError } from "../components/problems";
 import { readinessTimeouts } from "../components/ready";
 import { parseLabConfig, type LabSpec } from "../components/spec";
 import { backendFactories } from "../providers";
-import { runOffline, type OfflineResult } from "../scripts/offline";
+import { TAGGABLE, EXPIRES_AT, GCP_EXPIRES_AT } from "../policy/policies";
+import { gcpLabelValue } from "../providers/gcp/labels";
+import { describeValue, runOffline, UNKNOWN, type OfflineResult, type RecordedResource } from "../scripts/offline";
 import { PROJECT_DIR, stackFile } from "../scripts/plan";
 import { fakeKey, fakeKeys } from "./support/fakeCloud";
 import { fixedVhd, QCOW2_MAGIC, type Any } from "./support/stackRun";
@@ -61,9 +66,9 @@ let result: OfflineResult;
 const specs = new Map<string, LabSpec>();
 
 beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "nixlab-readiness-"));
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "nixlab-clouds-preview-"));
     result = await runOffline({
-        stack: "readiness",
+        stack: "clouds-preview",
         config: {},
         // Like `pulumi preview`; every key answered with a fake one, so host keys are known.
         preview: true,
@@ -74,7 +79,6 @@ beforeAll(async () => {
                 const artifactPath = path.join(dir, file);
                 fs.writeFileSync(artifactPath, content ?? "not really a disk image");
                 config["nixlab:lab"].image = { artifacts: [{ path: artifactPath, sha256: SHA, ...artifact }] };
-                config["nixlab:lab"].expiresAt = "2026-12-01T18:00:00Z";
                 const spec = parseLabConfig(config["nixlab:lab"], stack);
                 const kind = config["nixlab:backend"] as keyof typeof backendFactories;
                 const factory = backendFactories[kind];
@@ -94,6 +98,74 @@ afterAll(() => {
 function expectedChecks() {
     return [...specs.values()].flatMap((lab) => lab.nodes.map((node) => ({ lab, node, command: `${lab.name}-${node.name}-ready` })));
 }
+
+describe("tags in a first preview", () => {
+    const EXPIRY = new Set([EXPIRES_AT, GCP_EXPIRES_AT]);
+
+    /** Each taggable resource's tags as `key=value` strings, the way the plan shows them. */
+    function shownTags(r: RecordedResource): string[] | string {
+        const inputs = describeValue(r.inputs) as Record<string, Any>;
+        const kind = TAGGABLE[r.type]!;
+        const field = kind === "labels" ? inputs.labels : kind === "metadata" ? inputs.metadata : inputs.tags;
+        if (typeof field === "string") return field; // "[unknown]": the whole map hidden
+        if (Array.isArray(field)) return field as string[];
+        return Object.entries(field as Record<string, string>).map(([k, v]) => `${k}=${v}`);
+    }
+
+    const taggable = () => result.resources.filter((r) => r.type in TAGGABLE);
+
+    it("runs with the expiry unknown, as a first `pulumi preview` does", () => {
+        const clocks = result.resources.filter((r) => r.type === "pulumi-nodejs:dynamic:Resource" || r.type.endsWith(":Clock"));
+        expect(clocks.map((c) => c.name).sort()).toEqual([...specs.values()].map((l) => `${l.name}-clock`).sort());
+        // Every cloud's taggable resource types are among those checked.
+        expect(new Set(taggable().map((r) => r.type.split(":")[0]))).toEqual(new Set(["aws", "gcp", "azure-native", "openstack"]));
+    });
+
+    it("shows every key, and every value but the expiry, on every taggable resource", () => {
+        const hidden: string[] = [];
+        for (const r of taggable()) {
+            const tags = shownTags(r);
+            if (typeof tags === "string") {
+                hidden.push(`${r.type} ${r.name}: ${tags}`);
+                continue;
+            }
+            for (const t of tags) {
+                // A tag list (OpenStack) shows the unknown `nixlab:expires-at=...` element as a whole.
+                if (t === UNKNOWN) continue;
+                const [k, v] = [t.slice(0, t.indexOf("=")), t.slice(t.indexOf("=") + 1)];
+                if (EXPIRY.has(k)) expect(v, `${r.type} ${r.name} ${k}`).toBe(UNKNOWN);
+                else if (v === UNKNOWN || k.includes(UNKNOWN)) hidden.push(`${r.type} ${r.name}: ${t}`);
+            }
+        }
+        expect(hidden).toEqual([]);
+    });
+
+    it("names its lab, owner and stack on every taggable resource, in the cloud's own spelling", () => {
+        for (const r of taggable()) {
+            const tags = shownTags(r) as string[];
+            const lab = [...specs.entries()].find(([, l]) => r.name.startsWith(`${l.name}-`))!;
+            const [stack, spec] = lab;
+            const expected =
+                TAGGABLE[r.type] === "labels"
+                    ? [`nixlab-lab=${spec.name}`, `nixlab-owner=${gcpLabelValue(spec.owner)}`, `nixlab-stack=${gcpLabelValue(stack)}`]
+                    : [`nixlab:lab=${spec.name}`, `nixlab:owner=${spec.owner}`, `nixlab:stack=${stack}`];
+            expect(tags, `${r.type} ${r.name}`).toEqual(expect.arrayContaining(expected));
+            // Exactly one expiry, unknown for now (a tag list holds it as one unknown element).
+            expect(tags.filter((t) => t === UNKNOWN || EXPIRY.has(t.split("=")[0]!)), `${r.type} ${r.name}`).toHaveLength(1);
+        }
+    });
+
+    it("configures each cloud's provider with every default tag known (all but the expiry)", () => {
+        const aws = result.resources.filter((r) => r.type === "pulumi:providers:aws");
+        expect(aws).toHaveLength(2);
+        for (const p of aws) {
+            const tags = JSON.parse(p.inputs.defaultTags as string).tags as Record<string, string>;
+            expect(Object.keys(tags).sort()).toEqual(["nixlab:lab", "nixlab:owner", "nixlab:stack"]);
+        }
+        const gcpProvider = result.resources.find((r) => r.type === "pulumi:providers:gcp")!;
+        expect(Object.keys(JSON.parse(gcpProvider.inputs.defaultLabels as string)).sort()).toEqual(["nixlab-lab", "nixlab-owner", "nixlab-stack"]);
+    });
+});
 
 describe("SSH readiness on the clouds", () => {
     it("registers exactly one readiness command per node of every cloud stack", () => {
