@@ -155,7 +155,13 @@ export const labConfigSchema = z.strictObject({
                 .array(cidrV4)
                 .optional()
                 .meta({ description: "Clouds: who may reach SSH (port 22). Never opened to the world unless you write 0.0.0.0/0.", default: [] }),
-            publicAddresses: z.boolean().optional().meta({ description: "Clouds: give nodes public addresses.", default: true }),
+            publicAddresses: z
+                .boolean()
+                .optional()
+                .meta({
+                    description: "Clouds: give nodes public addresses. false is refused at plan time: nothing outside a lab's isolated network could reach its nodes (see Security).",
+                    default: true,
+                }),
         })
         .optional()
         .meta({ description: "The lab's network." }),

@@ -41,7 +41,7 @@ export const openstackConfigSchema = z.strictObject({
         .string()
         .min(1)
         .optional()
-        .meta({ description: "Name of the network floating IPs come from, usually the external network's name. Required with publicAddresses.", defaultText: "none" }),
+        .meta({ description: "Name of the network floating IPs come from, usually the external network's name. Required (nodes always get floating IPs).", defaultText: "none" }),
     dnsNameservers: z.array(ipv4).optional().meta({ description: "DNS servers handed out by the lab subnet's DHCP.", defaultText: "the cloud's default" }),
     availabilityZone: z.string().min(1).optional().meta({ description: "Availability zone for instances and volumes.", defaultText: "the cloud's default" }),
     volumeType: z
