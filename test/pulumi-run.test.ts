@@ -26,6 +26,7 @@ import { nixBuildCommand, OFFLINE_PLAN_ENV } from "../images/build";
 import { readStackConfig, stackFile, type PlanJson } from "../scripts/plan";
 import { createRequire } from "node:module";
 import { PROGRAM_DIR, runProgram, startEngineStub, type EngineStub, type InvokeAnswer, type RunnerResult } from "./support/engineStub";
+import { finished, type Finished } from "./support/process";
 
 // Resolve as Pulumi's runner resolves (tsutils.typeScriptRequireStrings), from its own directory.
 const pulumiRequire = createRequire(require.resolve("@pulumi/pulumi/package.json"));
@@ -91,19 +92,13 @@ async function preview(
  * `npm run -s plan -- <args>` as a user runs it, in its own process (Pulumi's runtime is
  * global: one run per process). npm from PATH, running on this same node.
  */
-function offlinePlan(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-        const child = spawn("npm", ["run", "-s", "plan", "--", ...args], {
+function offlinePlan(args: string[]): Promise<Finished> {
+    return finished(
+        spawn("npm", ["run", "-s", "plan", "--", ...args], {
             cwd: PROGRAM_DIR,
             env: { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` },
-        });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d) => (stdout += d));
-        child.stderr.on("data", (d) => (stderr += d));
-        child.on("error", reject);
-        child.on("close", (code) => resolve({ code, stdout, stderr }));
-    });
+        }),
+    );
 }
 
 type Node = { type: string; name: string; parent: string | null; options: unknown };

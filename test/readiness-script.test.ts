@@ -14,6 +14,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { beforeAll, describe, expect, test } from "vitest";
 import { NIXOS_SYSTEM_BIN, READY_EXIT, readinessScript } from "../components/ready";
 import type { NodeSpec } from "../components/spec";
+import { finished, type Finished } from "./support/process";
 
 interface Case {
     kvm: NodeSpec["kvm"];
@@ -22,11 +23,6 @@ interface Case {
     devKvm: boolean;
 }
 
-interface Outcome {
-    code: number | null;
-    stdout: string;
-    stderr: string;
-}
 
 /** status.json/result.json as cloud-init writes them: every stage finished, `errors` from the last one. */
 function statusFiles(errors: string[]): string {
@@ -41,7 +37,7 @@ const RUNNING =
     `printf '%s' '${JSON.stringify({ v1: { datasource: "DataSourceNoCloud", init: { errors: [], finished: 2.0, start: 1.0 }, "modules-final": { errors: [], finished: null, start: 3.0 }, stage: "modules-final" } })}'` +
     " > /run/cloud-init/status.json";
 
-function runScript(c: Case): Promise<Outcome> {
+function runScript(c: Case): Promise<Finished> {
     const node = { name: "node-1", kvm: c.kvm } as NodeSpec;
     const setup = [
         "set -eu",
@@ -60,19 +56,13 @@ function runScript(c: Case): Promise<Outcome> {
         c.cloudInit === "running-then-done" ? `( sleep 1; ${statusFiles([])} ) &` : ":",
         'exec env -i PATH=/nonexistent HOME=/ /bin/bash -c "$READINESS_SCRIPT"',
     ].join("\n");
-    return new Promise((resolve, reject) => {
-        // stdin not a socket: bash would read ~/.bashrc as if started by sshd.
-        const child = spawn("unshare", ["-m", "/bin/bash", "-c", setup], {
+    // stdin not a socket: bash would read ~/.bashrc as if started by sshd.
+    return finished(
+        spawn("unshare", ["-m", "/bin/bash", "-c", setup], {
             env: { PATH: process.env.PATH, READINESS_SCRIPT: readinessScript(node) },
             stdio: ["ignore", "pipe", "pipe"],
-        });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d) => (stdout += d));
-        child.stderr.on("data", (d) => (stderr += d));
-        child.on("error", reject);
-        child.on("close", (code) => resolve({ code, stdout, stderr }));
-    });
+        }),
+    );
 }
 
 beforeAll(() => {
