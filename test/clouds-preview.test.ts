@@ -15,13 +15,14 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { createRequire } from "node:module";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { Lab, planLab } from "../components/lab";
 import { ConfigError } from "../components/problems";
 import { readinessTimeouts } from "../components/ready";
 import { parseLabConfig, type LabSpec } from "../components/spec";
-import { backendFactories } from "../providers";
+import { backendLoaders } from "../providers";
 import { TAGGABLE, EXPIRES_AT, GCP_EXPIRES_AT } from "../policy/policies";
 import { gcpLabelValue } from "../providers/gcp/labels";
 import { describeValue, runOffline, UNKNOWN, type OfflineResult, type RecordedResource } from "../scripts/offline";
@@ -49,23 +50,35 @@ interface Seen {
     opts: pulumi.CustomResourceOptions;
 }
 
-const seen = vi.hoisted((): Seen[] => []);
-vi.mock("@pulumi/command", async (importOriginal) => {
-    const real = await importOriginal<typeof import("@pulumi/command")>();
-    class Command extends real.remote.Command {
+const seen: Seen[] = [];
+
+/**
+ * components/ready.ts loads @pulumi/command with require() when it first needs it, from
+ * the SDK's lazily loaded `remote/command` module; replacing that module's Command class
+ * (a plain, writable export) before the run makes every check go through the wrapper.
+ */
+function wrapRemoteCommand(): () => void {
+    const mod = createRequire(__filename)("@pulumi/command/remote/command") as { Command: new (n: string, p: Any, o?: Any) => object };
+    const Real = mod.Command;
+    mod.Command = class extends Real {
         constructor(name: string, props: Any, opts?: Any) {
             seen.push({ name, props, opts: opts ?? {} });
             super(name, props, opts);
         }
-    }
-    return { ...real, remote: { ...real.remote, Command } };
-});
+    };
+    return () => {
+        mod.Command = Real;
+    };
+}
 
 let dir: string;
 let result: OfflineResult;
 const specs = new Map<string, LabSpec>();
 
+let unwrap: () => void;
+
 beforeAll(async () => {
+    unwrap = wrapRemoteCommand();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "nixlab-clouds-preview-"));
     result = await runOffline({
         stack: "clouds-preview",
@@ -80,8 +93,7 @@ beforeAll(async () => {
                 fs.writeFileSync(artifactPath, content ?? "not really a disk image");
                 config["nixlab:lab"].image = { artifacts: [{ path: artifactPath, sha256: SHA, ...artifact }] };
                 const spec = parseLabConfig(config["nixlab:lab"], stack);
-                const kind = config["nixlab:backend"] as keyof typeof backendFactories;
-                const factory = backendFactories[kind];
+                const factory = backendLoaders[config["nixlab:backend"] as keyof typeof backendLoaders]();
                 specs.set(stack, spec);
                 new Lab(spec.name, { spec, backend: factory.fromConfig(config[factory.configKey]), stack, projectDir: PROJECT_DIR });
             }
@@ -91,6 +103,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
+    unwrap?.();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -212,7 +225,7 @@ describe("publicAddresses: false, refused before anything is created", () => {
         const config = (parse(fs.readFileSync(stackFile(stack), "utf8")) as { config: Record<string, Any> }).config;
         config["nixlab:lab"].network.publicAddresses = false;
         config["nixlab:lab"].image = { artifacts: [{ path: "/img/x", format: { aws: "vhd", gcp: "tar.gz", azure: "vhd", openstack: "qcow2", libvirt: "qcow2" }[config["nixlab:backend"] as string], arch: "x86_64", bootMode: "uefi" }] };
-        const factory = backendFactories[config["nixlab:backend"] as keyof typeof backendFactories];
+        const factory = backendLoaders[config["nixlab:backend"] as keyof typeof backendLoaders]();
         try {
             planLab(parseLabConfig(config["nixlab:lab"], stack), factory.fromConfig(config[factory.configKey]));
             return [];
