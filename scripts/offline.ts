@@ -112,6 +112,8 @@ export interface ResourceHandlerArgs extends pulumi.runtime.MockResourceArgs {
     parent?: string;
     /** The registration's resource options. */
     options: ResourceOptionsView;
+    /** The URN the Pulumi engine gives this resource (see `resourceUrn`). */
+    urn: string;
     preview: boolean;
 }
 
@@ -135,12 +137,54 @@ export interface OfflineOptions {
     /** Invoke handlers by token; any other invoke fails the run (no silent fakes). */
     calls?: Record<string, CallHandler>;
     project?: string;
+    /**
+     * "fail" (default): a second resource with one URN fails its registration and the run,
+     * as in the engine. "record": let it through (as the SDK's mock monitor does) and list
+     * it in the result, for tests that study which programs would break.
+     */
+    duplicateUrns?: "fail" | "record";
 }
 
 export interface OfflineResult {
     resources: RecordedResource[];
+    /** URNs registered more than once (only with `duplicateUrns: "record"`; otherwise the run fails). */
+    duplicateUrns: string[];
     /** Stack outputs; unknown values are `pulumi.unknown`-free: see `describeValue`. */
     outputs: Record<string, unknown>;
+}
+
+const ROOT_STACK_TYPE = "pulumi:pulumi:Stack";
+
+/**
+ * The URN the Pulumi engine gives a resource: `urn:pulumi:<stack>::<project>::<qualified
+ * type>::<name>`, where the qualified type is the parent's qualified type, `$`, and the
+ * resource's own type, except under the root stack, whose type is left out (pulumi/pulumi
+ * sdk/go/common/resource/urn.go NewURN). The mock monitor builds its URNs differently
+ * (the parent's last type only, the stack's included), so this is computed here.
+ */
+export function resourceUrn(stack: string, project: string, parentUrn: string | undefined, type: string, name: string): string {
+    const parentType = parentUrn ? parentUrn.split("::")[2] : undefined;
+    const qualified = parentType && parentType !== ROOT_STACK_TYPE ? `${parentType}$${type}` : type;
+    return `urn:pulumi:${stack}::${project}::${qualified}::${name}`;
+}
+
+/** The engine's own error for a second resource with a URN already registered (diag code 2001). */
+export function duplicateUrnMessage(urn: string): string {
+    return `Duplicate resource URN '${urn}'; try giving it a unique name`;
+}
+
+/** Raised when the program registered two resources with one URN, as `pulumi up` would fail. */
+export class DuplicateUrnError extends Error {
+    constructor(readonly urns: string[]) {
+        super(urns.map(duplicateUrnMessage).join("\n"));
+        this.name = "DuplicateUrnError";
+    }
+}
+
+/** The URN the SDK's mock monitor hands back (runtime/mocks.js newUrn): the parent's last type only. */
+function mockUrn(stack: string, project: string, parentUrn: string | undefined, type: string, name: string): string {
+    const qualified = parentUrn ? `${parentUrn.split("::")[2]!.split("$").pop()}$${type}` : type;
+    return `urn:pulumi:${stack}::${project}::${qualified}::${name}`;
 }
 
 /** Runs the program once under mocks. Call once per process (Pulumi's runtime is global). */
@@ -148,6 +192,13 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineResult> {
     const recorded: RecordedResource[] = [];
     const parents = new Map<string, string>();
     const options = new Map<string, ResourceOptionsView>();
+    const project = opts.project ?? "nixlab";
+    /** Engine-style URNs by `type::name`, in registration order (the mock API does not pass them). */
+    const urns = new Map<string, string[]>();
+    const registered = new Set<string>();
+    const duplicates: string[] = [];
+    /** Mock monitor URN (what the SDK sees as a parent) → engine URN. */
+    const engineUrns = new Map<string, string>();
     const handlers = opts.resources ?? [];
     const calls = opts.calls ?? {};
 
@@ -155,6 +206,7 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineResult> {
         async newResource(args) {
             const key = `${args.type}::${args.name}`;
             const parent = parents.get(key);
+            const urn = urns.get(key)?.shift() ?? resourceUrn(opts.stack, project, undefined, args.type, args.name);
             const rec: RecordedResource = {
                 type: args.type,
                 name: args.name,
@@ -165,7 +217,7 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineResult> {
             };
             recorded.push(rec);
             for (const h of handlers) {
-                const r = await h({ ...args, parent, options: rec.options, preview: opts.preview });
+                const r = await h({ ...args, parent, options: rec.options, urn, preview: opts.preview });
                 if (r) {
                     rec.id = r.id;
                     rec.state = r.state;
@@ -185,7 +237,7 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineResult> {
         },
     };
 
-    await pulumi.runtime.setMocks(mocks, opts.project ?? "nixlab", opts.stack, opts.preview);
+    await pulumi.runtime.setMocks(mocks, project, opts.stack, opts.preview);
     pulumi.runtime.setAllConfig(opts.config);
     // The mock API hides parents and resource options; the monitor request carries them,
     // so note them on the way (the mock monitor then calls newResource with this request).
@@ -194,6 +246,20 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineResult> {
     monitor.registerResource = (req, cb) => {
         const key = `${req.getType()}::${req.getName()}`;
         const parentUrn = req.getParent();
+        // The engine refuses a second resource with a URN it has seen in this run: the
+        // registration fails and so does the update. The mock monitor would accept it.
+        const parentEngineUrn = parentUrn ? (engineUrns.get(parentUrn) ?? parentUrn) : undefined;
+        const urn = resourceUrn(opts.stack, project, parentEngineUrn, req.getType(), req.getName());
+        if (registered.has(urn)) {
+            duplicates.push(urn);
+            if (opts.duplicateUrns !== "record") {
+                (cb as (err: Error | null, resp?: unknown) => void)(new Error(duplicateUrnMessage(urn)));
+                return;
+            }
+        }
+        registered.add(urn);
+        engineUrns.set(mockUrn(opts.stack, project, parentUrn, req.getType(), req.getName()), urn);
+        urns.set(key, [...(urns.get(key) ?? []), urn]);
         if (parentUrn) {
             const parent = urnParts(parentUrn);
             if (parent.type !== "pulumi:pulumi:Stack") parents.set(key, parent.name);
@@ -205,15 +271,27 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineResult> {
     // runInPulumiStack resolves the stack's outputs as one object, which a single unknown
     // makes wholly unknown in preview; keep the program's exports to resolve one by one.
     let exported: Record<string, unknown> = {};
-    await pulumi.runtime.runInPulumiStack(async () => {
-        exported = (await opts.program()) ?? {};
-        return exported;
-    });
+    // A duplicate URN ends the run with the engine's message, whatever the failed
+    // registration did to the program's own promises meanwhile.
+    const refuseDuplicates = () => {
+        if (duplicates.length > 0 && opts.duplicateUrns !== "record") throw new DuplicateUrnError(duplicates);
+    };
     const resolved: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(exported)) resolved[k] = await resolveDeep(v);
-    // Registrations made from inside applies may still be in flight: drain the RPC queue.
-    await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
-    return { resources: recorded.filter((r) => r.type !== "pulumi:pulumi:Stack"), outputs: resolved };
+    try {
+        await pulumi.runtime.runInPulumiStack(async () => {
+            exported = (await opts.program()) ?? {};
+            return exported;
+        });
+        refuseDuplicates();
+        for (const [k, v] of Object.entries(exported)) resolved[k] = await resolveDeep(v);
+        // Registrations made from inside applies may still be in flight: drain the RPC queue.
+        await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+    } catch (e) {
+        refuseDuplicates();
+        throw e;
+    }
+    refuseDuplicates();
+    return { resources: recorded.filter((r) => r.type !== "pulumi:pulumi:Stack"), duplicateUrns: duplicates, outputs: resolved };
 }
 
 interface MonitorLike {

@@ -17,7 +17,7 @@ import { ConfigError } from "../components/problems";
 import type { LabSpec } from "../components/spec";
 import { OFFLINE_PLAN_ENV } from "../images/build";
 import { backendLoaders } from "../providers";
-import { describeValue, runOffline, type RecordedResource, type ResourceOptionsView } from "./offline";
+import { describeValue, DuplicateUrnError, runOffline, type RecordedResource, type ResourceOptionsView } from "./offline";
 import { planInvokes } from "./planInvokes";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..");
@@ -198,6 +198,11 @@ async function planOrReport(stack: string, file: string, label: string, io: Plan
         if (e instanceof StackFileError) {
             io.stderr.write(`${label}nixlab plan: ${e.message}\n`);
             return 2;
+        }
+        if (e instanceof DuplicateUrnError) {
+            // What `pulumi up` would stop with; config validation should have caught it first.
+            io.stderr.write(`${label}nixlab plan: ${e.message}\n`);
+            return 1;
         }
         io.stderr.write(`${label}nixlab plan failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
         return 1;

@@ -1,9 +1,14 @@
 /**
  * Test equipment, not a second engine: runs the nixlab program under the SDK's mock
  * monitor (scripts/offline.ts) with a `newResource` that really executes each resource's
- * provider — the libvirt dynamic providers and the Clock — the way the Pulumi engine
+ * provider — every dynamic provider (libvirt, the Clock) — the way the Pulumi engine
  * would: check, diff against the state of the last run, then create, update, replace
  * (delete, then create: every libvirt resource asks for deleteBeforeReplace) or nothing.
+ * Dynamic providers run only inside Pulumi's own dynamic-provider host, in its own Node
+ * process, from the serialized `__provider` text in the inputs/state (providerHost.ts),
+ * never from the objects this process imported; state keeps that text like Pulumi's does,
+ * and destroy deletes with the code that created each resource.
+ * Two resources with one URN fail the run with the engine's own message (offline.ts).
  * State is a JSON file between runs; `destroy` deletes in reverse creation order.
  * `tls:index/privateKey:PrivateKey` gets real ed25519 keys from ssh-keygen.
  *
@@ -16,11 +21,9 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type * as pulumi from "@pulumi/pulumi";
 import { runtime } from "@pulumi/pulumi";
-import { clockProvider } from "../../components/clock";
-import { dynamicProviders } from "../../providers/libvirt";
-import { revealValue, runOffline, type ResourceHandlerArgs } from "../../scripts/offline";
+import { duplicateUrnMessage, revealValue, runOffline, type ResourceHandlerArgs } from "../../scripts/offline";
+import { DynamicProviderHost, type ResourceRef } from "./providerHost";
 
 export type Op = "create" | "update" | "replace" | "same" | "delete";
 
@@ -43,6 +46,8 @@ export interface StateEntry {
     seq: number;
     /** Keys of the resources this one depends on; destroy deletes dependents first. */
     deps: string[];
+    /** The resource's URN, as the engine would name it. */
+    urn?: string;
 }
 
 export interface EngineState {
@@ -84,10 +89,8 @@ function urnKey(urn: string): string {
 }
 
 const TLS_KEY = "tls:index/privateKey:PrivateKey";
-const PROVIDERS: Record<string, pulumi.dynamic.ResourceProvider> = {
-    ...dynamicProviders,
-    "pulumi-nodejs:dynamic/nixlab:Clock": clockProvider,
-};
+/** Every `pulumi.dynamic.Resource` type starts with this (pulumi-nodejs is the dynamic provider's package). */
+const DYNAMIC_PREFIX = "pulumi-nodejs:dynamic";
 const REPO = path.resolve(__dirname, "..", "..");
 
 export function readState(file: string): EngineState {
@@ -104,10 +107,26 @@ function keyOf(type: string, name: string): string {
     return `${type}::${name}`;
 }
 
-/** Inputs as a provider sees them: secrets unwrapped, the serialized provider dropped. */
+/**
+ * Inputs as the engine hands them to the dynamic-provider host: secrets unwrapped (the
+ * host does not accept secrets), the serialized provider (`__provider`) kept.
+ */
 function providerInputs(inputs: Record<string, unknown>): Record<string, unknown> {
-    const { __provider: _code, ...rest } = revealValue(inputs) as Record<string, unknown>;
-    return rest;
+    return revealValue(inputs) as Record<string, unknown>;
+}
+
+function isDynamic(type: string): boolean {
+    return type === DYNAMIC_PREFIX || type.startsWith(`${DYNAMIC_PREFIX}/`) || type.startsWith(`${DYNAMIC_PREFIX}:`);
+}
+
+/** What a host call names the resource by; state from before URNs were kept gets the stack-level form. */
+function refOf(e: { type: string; name: string; urn?: string }, stack: string): ResourceRef {
+    return { urn: e.urn ?? `urn:pulumi:${stack}::nixlab::${e.type}::${e.name}`, type: e.type, name: e.name };
+}
+
+/** Starts Pulumi's dynamic-provider host the way the CLI does: project directory, the CLI's environment. */
+function startHost(): Promise<DynamicProviderHost> {
+    return DynamicProviderHost.start({ projectDir: REPO, env: process.env, log });
 }
 
 function log(line: string): void {
@@ -147,6 +166,8 @@ class Engine {
     constructor(
         readonly stateFile: string,
         readonly state: EngineState,
+        readonly host: DynamicProviderHost,
+        readonly stack: string,
         readonly serialTypes: string[] = [],
     ) {}
 
@@ -167,17 +188,31 @@ class Engine {
         log(`${op.padEnd(7)} ${type} ${name}${replaces ? ` (replaces: ${replaces.join(", ")})` : ""} ${rec.ms}ms`);
     }
 
-    private put(type: string, name: string, id: string, inputs: Record<string, unknown>, outs: Record<string, unknown>, seq?: number): void {
+    private put(args: { type: string; name: string; urn?: string }, id: string, inputs: Record<string, unknown>, outs: Record<string, unknown>, seq?: number): void {
+        const { type, name } = args;
         const key = keyOf(type, name);
-        this.state.resources[key] = { type, name, id, inputs, outs, seq: seq ?? ++this.state.seq, deps: this.deps.get(key) ?? [] };
+        const urn = args.urn ?? this.state.resources[key]?.urn;
+        this.state.resources[key] = { type, name, id, inputs, outs, seq: seq ?? ++this.state.seq, deps: this.deps.get(key) ?? [], ...(urn ? { urn } : {}) };
         this.save();
     }
 
     async step(args: ResourceHandlerArgs): Promise<{ id: string; state: Record<string, unknown> } | undefined> {
         if (args.custom === false) return undefined; // components: nothing to execute
         const key = keyOf(args.type, args.name);
+        // offline.ts refuses a second registration of one URN before it gets here; one state
+        // entry per type and name is this harness's own rule on top (its state is keyed so).
+        if (this.seen.has(key)) {
+            const msg = duplicateUrnMessage(args.urn);
+            this.errors.push(msg);
+            throw new Error(msg);
+        }
         this.seen.add(key);
-        const op = args.type === TLS_KEY ? Promise.resolve().then(() => this.tls(args)) : this.serialized(args.type, () => this.dynamic(args));
+        const op =
+            args.type === TLS_KEY
+                ? Promise.resolve().then(() => this.tls(args))
+                : isDynamic(args.type)
+                  ? this.serialized(args.type, () => this.dynamic(args))
+                  : Promise.reject(new Error(`engine harness: no real implementation for ${args.type}; only dynamic providers and tls keys run here`));
         this.inflight.add(op);
         try {
             return await op;
@@ -199,49 +234,47 @@ class Engine {
         }
         const outs = sshKeygen();
         const id = String(outs.publicKeyFingerprintSha256);
-        this.put(args.type, args.name, id, inputs, outs);
+        this.put(args, id, inputs, outs);
         this.record(args.type, args.name, prev ? "replace" : "create", started);
         return { id, state: outs };
     }
 
     private async dynamic(args: ResourceHandlerArgs): Promise<{ id: string; state: Record<string, unknown> }> {
-        const provider = PROVIDERS[args.type];
-        if (!provider) throw new Error(`engine harness: no real implementation for ${args.type}; only libvirt resources, the Clock and tls keys run here`);
         const started = Date.now();
         const key = keyOf(args.type, args.name);
+        const ref: ResourceRef = { urn: args.urn, type: args.type, name: args.name };
         const prev = this.state.resources[key];
-        let inputs = providerInputs(args.inputs);
-        if (provider.check) {
-            const checked = await provider.check(prev?.inputs ?? {}, inputs);
-            if (checked.failures?.length) throw new Error(`check failed: ${JSON.stringify(checked.failures)}`);
-            inputs = (checked.inputs as Record<string, unknown>) ?? inputs;
+        // The engine's order of calls on the provider: Check(old inputs, new inputs), then
+        // Create, or Diff(old outputs, checked inputs) and Update / Delete+Create.
+        const checked = await this.host.check(ref, prev?.inputs ?? {}, providerInputs(args.inputs));
+        if (checked.failures.length > 0) {
+            throw new Error(`check failed: ${checked.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
         }
+        const inputs = checked.inputs;
         const create = async (op: Op, replaces?: string[]) => {
-            const r = await provider.create(inputs);
-            const outs = (r.outs ?? {}) as Record<string, unknown>;
-            this.put(args.type, args.name, r.id, inputs, outs);
+            const r = await this.host.create(ref, inputs);
+            this.put(args, r.id, inputs, r.outs);
             this.record(args.type, args.name, op, started, replaces);
-            return { id: r.id, state: outs };
+            return { id: r.id, state: r.outs };
         };
         if (!prev) return create("create");
-        const diff = provider.diff
-            ? await provider.diff(prev.id, prev.outs, inputs)
-            : { changes: JSON.stringify(prev.inputs) !== JSON.stringify(inputs), replaces: [] };
-        if (diff.replaces && diff.replaces.length > 0) {
-            await provider.delete?.(prev.id, prev.outs);
+        const diff = await this.host.diff(ref, prev.id, prev.outs, inputs, prev.inputs);
+        // DIFF_UNKNOWN (no diff method): the engine compares inputs itself.
+        const changes = diff.changes ?? JSON.stringify(prev.inputs) !== JSON.stringify(inputs);
+        if (diff.replaces.length > 0) {
+            await this.host.delete(refOf(prev, this.stack), prev.id, prev.outs, prev.inputs);
             delete this.state.resources[key];
             this.save();
             return create("replace", diff.replaces);
         }
-        if (diff.changes) {
-            if (!provider.update) throw new Error("diff reported changes but the provider has no update");
-            const r = await provider.update(prev.id, prev.outs, inputs);
-            const outs = (r.outs ?? prev.outs) as Record<string, unknown>;
-            this.put(args.type, args.name, prev.id, inputs, outs, prev.seq);
+        if (changes) {
+            const outs = await this.host.update(ref, prev.id, prev.outs, inputs, prev.inputs);
+            this.put(args, prev.id, inputs, outs, prev.seq);
             this.record(args.type, args.name, "update", started);
             return { id: prev.id, state: outs };
         }
-        this.put(args.type, args.name, prev.id, prev.inputs, prev.outs, prev.seq); // dependencies may have changed
+        // Same: the new inputs and dependencies are recorded, the outputs kept.
+        this.put(args, prev.id, inputs, prev.outs, prev.seq);
         this.record(args.type, args.name, "same", started);
         return { id: prev.id, state: prev.outs };
     }
@@ -256,8 +289,8 @@ class Engine {
             const [key, e] = (free.length > 0 ? free : [...left.entries()]).sort((a, b) => b[1].seq - a[1].seq)[0]!;
             left.delete(key);
             const started = Date.now();
-            const provider = PROVIDERS[e.type];
-            if (provider?.delete) await provider.delete(e.id, e.outs);
+            // With the code in state, as the engine does: the program may have changed since.
+            if (isDynamic(e.type)) await this.host.delete(refOf(e, this.stack), e.id, e.outs, e.inputs);
             delete this.state.resources[keyOf(e.type, e.name)];
             this.save();
             this.record(e.type, e.name, "delete", started);
@@ -269,7 +302,8 @@ export async function up(workdir: string): Promise<RunReport> {
     const started = Date.now();
     const spec = JSON.parse(fs.readFileSync(path.join(workdir, "program.json"), "utf8")) as ProgramSpec;
     const stateFile = path.join(workdir, "state.json");
-    const engine = new Engine(stateFile, readState(stateFile), spec.serialTypes);
+    const host = await startHost();
+    const engine = new Engine(stateFile, readState(stateFile), host, spec.stack, spec.serialTypes);
     const programPath = path.join(REPO, spec.program ?? "index.ts");
     // Runs inside runOffline, after it installed the mock monitor: note each resource's
     // dependencies on the way to the monitor, as the engine's state would hold them.
@@ -305,6 +339,7 @@ export async function up(workdir: string): Promise<RunReport> {
     // One failure ends the program, not the operations already running (a create half
     // done would otherwise be cut off and left unrecorded): let them finish and record.
     await Promise.allSettled([...engine.inflight]);
+    await host.stop();
     if (engine.errors.length > 0) error = engine.errors.join("\n");
     return { action: "up", ok: error === undefined, error, ops: engine.ops, outputs, seconds: (Date.now() - started) / 1000 };
 }
@@ -312,12 +347,17 @@ export async function up(workdir: string): Promise<RunReport> {
 export async function destroy(workdir: string): Promise<RunReport> {
     const started = Date.now();
     const stateFile = path.join(workdir, "state.json");
-    const engine = new Engine(stateFile, readState(stateFile));
+    const specFile = path.join(workdir, "program.json");
+    const stack = fs.existsSync(specFile) ? (JSON.parse(fs.readFileSync(specFile, "utf8")) as ProgramSpec).stack : "unknown";
+    const host = await startHost();
+    const engine = new Engine(stateFile, readState(stateFile), host, stack);
     let error: string | undefined;
     try {
         await engine.deleteAll(Object.values(engine.state.resources));
     } catch (e) {
         error = e instanceof Error ? e.message : String(e);
+    } finally {
+        await host.stop();
     }
     return { action: "destroy", ok: error === undefined, error, ops: engine.ops, outputs: {}, seconds: (Date.now() - started) / 1000 };
 }
