@@ -4,6 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { ImageArtifact } from "../images/artifact";
+import type { NamingScheme } from "./names";
 import type { Problem } from "./problems";
 import type { Arch, LabSpec, NodeSpec, VolumeSpec } from "./spec";
 import type { Tags } from "./tags";
@@ -93,6 +94,11 @@ export interface Backend<Net = unknown, Img = unknown, Vol = unknown> {
     readonly kind: BackendKind;
     /** Largest user-data the backend accepts, in bytes, before any encoding. */
     readonly userDataLimitBytes: number;
+    /**
+     * Every child name the backend derives from the lab's names (components/names.ts), so
+     * config whose names would meet is refused before anything is registered.
+     */
+    readonly naming: NamingScheme;
     /**
      * Capability check and machine choice for every node. Refuses impossible specs
      * (e.g. aarch64 + nested where the cloud has no such machine) before anything is

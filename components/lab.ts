@@ -3,6 +3,7 @@ import * as tls from "@pulumi/tls";
 import { labImageArtifact } from "../images/build";
 import type { Backend, BackendContext, LabNode, Placement } from "./backend";
 import { Clock } from "./clock";
+import { nameProblems } from "./names";
 import { checkUserDataSize, renderCloudConfig } from "./cloudinit";
 import { NodeAccess, renderAnsibleInventory, renderKnownHosts, renderSshConfig, sshCommand } from "./outputs";
 import { ConfigError } from "./problems";
@@ -39,11 +40,16 @@ export interface NodeOutput {
 
 /**
  * Everything that can be checked before a resource is registered: the backend's capability
- * check and machine choice, and user-data sizes. Throws one ConfigError with all problems.
+ * check and machine choice, user-data sizes, and child names that config would make
+ * collide. Throws one ConfigError with all problems.
  */
 export function planLab(spec: LabSpec, backend: Backend): Placement {
     const placement = backend.place(spec);
-    const problems = [...placement.problems, ...checkUserDataSize(spec, backend.userDataLimitBytes, backend.kind)];
+    const problems = [
+        ...nameProblems(spec, backend.naming),
+        ...placement.problems,
+        ...checkUserDataSize(spec, backend.userDataLimitBytes, backend.kind),
+    ];
     if (problems.length > 0) throw new ConfigError(problems);
     return placement;
 }

@@ -216,6 +216,8 @@ export interface NodeSpec {
     tags: Record<string, string>;
     /** Config path of this node, for messages: `nixlab:lab.nodes[1]` or `nixlab:lab.nodes`. */
     configPath: string;
+    /** Config path of the list `volumes` came from: the node's own, or `nixlab:lab.defaults.volumes`. */
+    volumesConfigPath: string;
 }
 
 export interface LabSpec {
@@ -297,6 +299,7 @@ export function resolveLab(cfg: LabConfig, stackName: string): LabSpec {
               name: n.name,
               index,
               configPath: `${LAB_CONFIG_KEY}.nodes[${index}]`,
+              volumesConfigPath: n.volumes ? `${LAB_CONFIG_KEY}.nodes[${index}].volumes` : `${LAB_CONFIG_KEY}.defaults.volumes`,
               ...mergeNode(cfg.defaults, n),
           }))
         : Array.from({ length: cfg.nodes.count }, (_, index) => {
@@ -305,6 +308,7 @@ export function resolveLab(cfg: LabConfig, stackName: string): LabSpec {
                   name: `${namePrefix ?? "node"}-${index + 1}`,
                   index,
                   configPath: `${LAB_CONFIG_KEY}.nodes`,
+                  volumesConfigPath: fields.volumes ? `${LAB_CONFIG_KEY}.nodes.volumes` : `${LAB_CONFIG_KEY}.defaults.volumes`,
                   ...mergeNode(cfg.defaults, fields),
               };
           });
@@ -342,7 +346,7 @@ function checkLab(spec: LabSpec, cfg: LabConfig): Problem[] {
         n.volumes.forEach((v, vi) => {
             if (vols.has(v.name)) {
                 problems.push({
-                    path: `${n.configPath}.volumes[${vi}].name`,
+                    path: `${n.volumesConfigPath}[${vi}].name`,
                     message: `duplicate volume name ${show(v.name)} on node ${n.name}; volume names must be unique per node`,
                 });
             }

@@ -23,6 +23,7 @@ describe("parseLabConfig", () => {
             name: "node-2",
             index: 1,
             configPath: "nixlab:lab.nodes",
+            volumesConfigPath: "nixlab:lab.defaults.volumes",
             arch: "x86_64",
             vcpus: 2,
             memoryGiB: 4,

@@ -9,6 +9,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { Backend, BackendContext, BackendFactory, LabNode, NodeArgs, Placement, VolumeArgs } from "../../components/backend";
+import type { NamingScheme } from "../../components/names";
 import { READY_MARKER, readyCommand } from "../../components/cloudinit";
 import { nodeAddress, type Arch, type LabSpec } from "../../components/spec";
 import { nodeTags } from "../../components/tags";
@@ -66,9 +67,34 @@ export interface LibvirtVolume {
     serial: string;
 }
 
+/**
+ * Child names on libvirt. The root disk and extra volumes share the Volume type, so a volume
+ * named `root` would take the root disk's URN. Names inside libvirt (render.ts) use '.', which
+ * node and volume names cannot hold, and cannot meet.
+ * Checked against what the program registers by test/names.test.ts.
+ */
+export const LIBVIRT_NAMING: NamingScheme = {
+    lab: [
+        { namespace: "pulumi-nodejs:dynamic/nixlab-libvirt:Pool", suffix: "-net-pool" },
+        { namespace: "pulumi-nodejs:dynamic/nixlab-libvirt:Network", suffix: "-net" },
+        { namespace: "pulumi-nodejs:dynamic/nixlab-libvirt:ImageVolume", suffix: "-image-{arch}" },
+        { namespace: "pulumi-nodejs:dynamic/nixlab-libvirt:ImageVolume", suffix: "-image-{arch}-kernel" },
+        { namespace: "pulumi-nodejs:dynamic/nixlab-libvirt:ImageVolume", suffix: "-image-{arch}-initrd" },
+    ],
+    node: [
+        { namespace: "pulumi-nodejs:dynamic/nixlab-libvirt:Domain", suffix: "" },
+        { namespace: "pulumi-nodejs:dynamic/nixlab-libvirt:Volume", suffix: "-root", role: "root disk" },
+        { namespace: "pulumi-nodejs:dynamic/nixlab-libvirt:SeedVolume", suffix: "-cidata", role: "cloud-init seed" },
+    ],
+    volume: [
+        { namespace: "pulumi-nodejs:dynamic/nixlab-libvirt:Volume", suffix: "" },
+    ],
+};
+
 export class LibvirtBackend implements Backend<LibvirtNet, LibvirtImage, LibvirtVolume> {
     readonly kind = "libvirt" as const;
     readonly userDataLimitBytes = USER_DATA_LIMIT_BYTES;
+    readonly naming = LIBVIRT_NAMING;
 
     constructor(readonly config: LibvirtConfig) {}
 

@@ -5,6 +5,7 @@
  */
 import type * as images from "@pulumi/openstack/images";
 import type { Backend, BackendFactory } from "../../components/backend";
+import type { NamingScheme } from "../../components/names";
 import { OPENSTACK_CONFIG_KEY, parseOpenStackConfig, type OpenStackConfig } from "./config";
 import { placeOpenStack } from "./place";
 import {
@@ -23,9 +24,40 @@ import {
  */
 export const OPENSTACK_USER_DATA_LIMIT_BYTES = 3 * Math.floor(65535 / 4);
 
+/**
+ * Child names on OpenStack (resources.ts). OpenStack does not require unique physical names, so only URNs can meet.
+ * Checked against what the program registers by test/names.test.ts.
+ */
+export const OPENSTACK_NAMING: NamingScheme = {
+    lab: [
+        { namespace: "pulumi:providers:openstack", suffix: "-net-provider" },
+        { namespace: "openstack:networking/network:Network", suffix: "-net" },
+        { namespace: "openstack:networking/subnet:Subnet", suffix: "-net-subnet" },
+        { namespace: "openstack:networking/secGroup:SecGroup", suffix: "-net-secgroup" },
+        { namespace: "openstack:networking/secGroupRule:SecGroupRule", suffix: "-net-internal" },
+        { namespace: "openstack:networking/secGroupRule:SecGroupRule", suffix: "-net-ssh-{index}" },
+        { namespace: "openstack:networking/secGroupRule:SecGroupRule", suffix: "-net-egress" },
+        { namespace: "openstack:networking/router:Router", suffix: "-net-router" },
+        { namespace: "openstack:networking/routerInterface:RouterInterface", suffix: "-net-router-interface" },
+        { namespace: "openstack:images/image:Image", suffix: "-image-{arch}" },
+    ],
+    node: [
+        { namespace: "openstack:compute/instance:Instance", suffix: "" },
+        { namespace: "openstack:networking/port:Port", suffix: "-port" },
+        { namespace: "openstack:networking/floatingIp:FloatingIp", suffix: "-fip" },
+        { namespace: "openstack:networking/floatingIpAssociate:FloatingIpAssociate", suffix: "-fip-associate" },
+        { namespace: "command:remote:Command", suffix: "-ready" },
+    ],
+    volume: [
+        { namespace: "openstack:blockstorage/volume:Volume", suffix: "" },
+        { namespace: "openstack:compute/volumeAttach:VolumeAttach", suffix: "-attach" },
+    ],
+};
+
 export function openstackBackend(cfg: OpenStackConfig): Backend<OpenStackNet, images.Image, OpenStackVolume> {
     return {
         kind: "openstack",
+        naming: OPENSTACK_NAMING,
         userDataLimitBytes: OPENSTACK_USER_DATA_LIMIT_BYTES,
         place: (lab) => placeOpenStack(cfg, lab),
         createNetwork: (ctx, name) => createOpenStackNetwork(cfg, ctx, name),

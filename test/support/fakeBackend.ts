@@ -23,6 +23,14 @@ export function fakeBackend(opts: FakeBackendOptions = {}): Backend<Thing, Thing
     return {
         kind: "libvirt",
         userDataLimitBytes: opts.userDataLimitBytes ?? 65536,
+        naming: {
+            lab: [
+                { namespace: "nixlab-test:index:Network", suffix: "-net" },
+                { namespace: "nixlab-test:index:Image", suffix: "-image-{arch}" },
+            ],
+            node: [{ namespace: "nixlab-test:index:Node", suffix: "" }],
+            volume: [{ namespace: "nixlab-test:index:Volume", suffix: "" }],
+        },
         place(lab: LabSpec): Placement {
             return {
                 problems: opts.refuse?.(lab) ?? [],
