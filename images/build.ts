@@ -4,7 +4,7 @@
  *
  * - `nixlab:lab.image.artifacts` has an entry for the arch (CI built it): use that file.
  *   Nothing runs.
- * - Otherwise, build with Nix: `nix build --print-out-paths` of the stack's target in the
+ * - Otherwise, build with Nix: `nix build --json --no-link` of the stack's target in the
  *   images flake, then read `<store path>/nixlab-image.json`, which the flake writes
  *   from the image's own NixOS config (images/lib.nix).
  *
@@ -100,8 +100,10 @@ export function nixBuildCommand(args: { flake: string; backend: BackendKind; arc
     const installable = `${args.flake}#packages.${NIX_SYSTEMS[args.arch]}.${IMAGE_TARGETS[args.backend].attr}`;
     // The feature flags make it work on a stock Nix install, where flakes are still
     // experimental; on installs that enable them already they change nothing.
-    // --no-link: no `result` symlink left in the project.
-    return `nix --extra-experimental-features 'nix-command flakes' build --no-link --print-out-paths ${shellQuote(installable)}`;
+    // --no-link: no `result` symlink left in the project. --json, not --print-out-paths:
+    // the latter only exists since Nix 2.9 (Debian 12 ships 2.8), while `--json` prints
+    // `[{"drvPath":…,"outputs":{"out":"/nix/store/…"}}]` from Nix 2.4 to today.
+    return `nix --extra-experimental-features 'nix-command flakes' build --no-link --json ${shellQuote(installable)}`;
 }
 
 /**
@@ -131,7 +133,7 @@ export async function buildArtifact(args: LabImageArtifactArgs & { projectDir: s
                 `${LAB_CONFIG_KEY}.image.artifacts (images/README.md).`,
         );
     }
-    const { storePath, hash } = parseOutPath(stdout, cmd);
+    const { storePath, hash } = parseBuildOutput(stdout, cmd);
     const metadata = await readMetadata(storePath, cmd);
     checkMetadata(metadata, { storePath, backend: args.backend, arch: args.arch, command: cmd });
     return {
@@ -140,6 +142,9 @@ export async function buildArtifact(args: LabImageArtifactArgs & { projectDir: s
         arch: metadata.arch,
         bootMode: metadata.bootMode,
         hash,
+        ...(metadata.kernel !== undefined ? { kernel: metadata.kernel } : {}),
+        ...(metadata.initrd !== undefined ? { initrd: metadata.initrd } : {}),
+        ...(metadata.cmdline !== undefined ? { cmdline: metadata.cmdline } : {}),
     };
 }
 
@@ -220,11 +225,19 @@ export function checkMetadata(
     if (metadata.arch !== want.arch) {
         problems.push(`its arch is ${metadata.arch}, but ${system} images must be ${want.arch}`);
     }
-    const inside = path.relative(want.storePath, metadata.file);
-    if (inside === "" || inside.startsWith("..") || path.isAbsolute(inside)) {
-        problems.push(`its file ${metadata.file} is not inside ${want.storePath}`);
-    } else if (!fs.existsSync(metadata.file)) {
-        problems.push(`its file ${metadata.file} does not exist`);
+    const files: [string, string | undefined][] = [
+        ["file", metadata.file],
+        ["kernel", metadata.kernel],
+        ["initrd", metadata.initrd],
+    ];
+    for (const [what, file] of files) {
+        if (file === undefined) continue;
+        const inside = path.relative(want.storePath, file);
+        if (inside === "" || inside.startsWith("..") || path.isAbsolute(inside)) {
+            problems.push(`its ${what} ${file} is not inside ${want.storePath}`);
+        } else if (!fs.existsSync(file)) {
+            problems.push(`its ${what} ${file} does not exist`);
+        }
     }
     if (problems.length > 0) {
         throw new ImageBuildError(
@@ -234,19 +247,28 @@ export function checkMetadata(
     }
 }
 
-function parseOutPath(stdout: string, cmd: string): { storePath: string; hash: string } {
-    const paths = stdout
-        .split("\n")
-        .map((l) => l.trim())
-        .filter((l) => l !== "");
-    const [only] = paths;
-    const hash = only === undefined ? undefined : storePathHash(only);
-    if (paths.length !== 1 || only === undefined || hash === undefined || !path.isAbsolute(only)) {
+/** The one store path in `nix build --json` output: `[{"drvPath": …, "outputs": {"out": "/nix/store/<hash>-<name>"}}]`. */
+export function parseBuildOutput(stdout: string, cmd: string): { storePath: string; hash: string } {
+    const fail = (why: string): never => {
         throw new ImageBuildError(
-            `nixlab: expected exactly one store path (/nix/store/<hash>-<name>) on the standard output of\n  ${cmd}\n` +
-                `got: ${JSON.stringify(stdout.slice(0, 500))}`,
+            `nixlab: expected the JSON of one built package with one output (/nix/store/<hash>-<name>) on the standard output of\n  ${cmd}\n` +
+                `${why}; got: ${JSON.stringify(stdout.slice(0, 500))}`,
         );
+    };
+    let doc: unknown;
+    try {
+        doc = JSON.parse(stdout);
+    } catch (err) {
+        return fail(`it is not JSON (${errorText(err)})`);
     }
+    if (!Array.isArray(doc) || doc.length !== 1) return fail(`it is not a list of exactly one build result`);
+    const outputs = (doc[0] as { outputs?: unknown } | null)?.outputs;
+    if (!outputs || typeof outputs !== "object") return fail(`the build result has no "outputs"`);
+    const paths = Object.values(outputs as Record<string, unknown>);
+    const only = paths[0];
+    if (paths.length !== 1 || typeof only !== "string") return fail(`the package has ${paths.length} outputs, not one store path`);
+    const hash = storePathHash(only);
+    if (hash === undefined || !path.isAbsolute(only)) return fail(`${JSON.stringify(only)} is not a store path`);
     return { storePath: only, hash };
 }
 

@@ -43,7 +43,7 @@
       );
 
       # nixpkgs' image derivation plus nixlab-image.json, which the program reads after
-      # `nix build --print-out-paths` (images/build.ts). images.nix hands every image
+      # `nix build --json` (images/build.ts). images.nix hands every image
       # its evaluated config and its file's path in passthru; format, arch and boot mode
       # are read from that config (lib.nix), never restated.
       #

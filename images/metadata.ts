@@ -23,6 +23,14 @@ export interface ImageMetadata {
     bootMode: BootMode;
     /** The flake target (`IMAGE_TARGETS[backend].attr`) it was built for. */
     target: string;
+    /**
+     * libvirt only, optional: direct kernel boot for a disk without a boot loader, as
+     * `nixlab:lab.image.artifacts[].kernel/initrd/cmdline` give it for prebuilt images.
+     * Absolute paths inside the store path. @default - the disk boots by itself
+     */
+    kernel?: string;
+    initrd?: string;
+    cmdline?: string;
 }
 
 /** Parses and type-checks nixlab-image.json; `source` names the file in messages. */
@@ -56,8 +64,22 @@ export function parseImageMetadata(text: string, source: string): ImageMetadata 
     if (typeof target !== "string" || target === "") {
         problems.push(`"target" is ${JSON.stringify(target)}, expected a target name`);
     }
+    const boot: Pick<ImageMetadata, "kernel" | "initrd" | "cmdline"> = {};
+    for (const key of ["kernel", "initrd"] as const) {
+        const v = o[key];
+        if (v === undefined) continue;
+        if (typeof v !== "string" || !path.isAbsolute(v)) problems.push(`"${key}" is ${JSON.stringify(v)}, expected an absolute path`);
+        else boot[key] = v;
+    }
+    if (o.cmdline !== undefined) {
+        if (typeof o.cmdline !== "string") problems.push(`"cmdline" is ${JSON.stringify(o.cmdline)}, expected a kernel command line`);
+        else boot.cmdline = o.cmdline;
+    }
+    if ((o.initrd !== undefined || o.cmdline !== undefined) && o.kernel === undefined) {
+        problems.push(`"initrd"/"cmdline" are given without "kernel"; direct kernel boot needs the kernel`);
+    }
     if (problems.length > 0) {
         throw new Error(`nixlab: ${source} is not a nixlab image description:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
     }
-    return { file: file as string, format, arch, bootMode, target: target as string };
+    return { file: file as string, format, arch, bootMode, target: target as string, ...boot };
 }

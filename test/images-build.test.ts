@@ -116,8 +116,13 @@ function fakeBuild(backend: BackendKind, arch: Arch, metadata: Record<string, un
     return { storePath, hash, file };
 }
 
+/** What `nix build --json` prints for one package with one output (Nix 2.8, as measured here). */
+function nixJson(storePath: string): string {
+    return JSON.stringify([{ drvPath: `${storePath}.drv`, outputs: { out: storePath } }]);
+}
+
 function builtBy(fake: FakeBuild): (call: Call) => Record<string, unknown> {
-    return () => ({ stdout: `${fake.storePath}\n`, stderr: "" });
+    return () => ({ stdout: nixJson(fake.storePath), stderr: "" });
 }
 
 const args = (backend: BackendKind, arch: Arch, over: Partial<Build.LabImageArtifactArgs> = {}): Build.LabImageArtifactArgs => ({
@@ -135,24 +140,24 @@ describe("building with nix", () => {
     // paths (packages.<system>.<target>) that users and CI also type.
     const COMMANDS: Record<BackendKind, Record<Arch, string>> = {
         libvirt: {
-            x86_64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --print-out-paths './images#packages.x86_64-linux.libvirt'",
-            aarch64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --print-out-paths './images#packages.aarch64-linux.libvirt'",
+            x86_64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --json './images#packages.x86_64-linux.libvirt'",
+            aarch64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --json './images#packages.aarch64-linux.libvirt'",
         },
         aws: {
-            x86_64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --print-out-paths './images#packages.x86_64-linux.aws'",
-            aarch64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --print-out-paths './images#packages.aarch64-linux.aws'",
+            x86_64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --json './images#packages.x86_64-linux.aws'",
+            aarch64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --json './images#packages.aarch64-linux.aws'",
         },
         gcp: {
-            x86_64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --print-out-paths './images#packages.x86_64-linux.gcp'",
-            aarch64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --print-out-paths './images#packages.aarch64-linux.gcp'",
+            x86_64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --json './images#packages.x86_64-linux.gcp'",
+            aarch64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --json './images#packages.aarch64-linux.gcp'",
         },
         azure: {
-            x86_64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --print-out-paths './images#packages.x86_64-linux.azure'",
-            aarch64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --print-out-paths './images#packages.aarch64-linux.azure'",
+            x86_64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --json './images#packages.x86_64-linux.azure'",
+            aarch64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --json './images#packages.aarch64-linux.azure'",
         },
         openstack: {
-            x86_64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --print-out-paths './images#packages.x86_64-linux.openstack'",
-            aarch64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --print-out-paths './images#packages.aarch64-linux.openstack'",
+            x86_64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --json './images#packages.x86_64-linux.openstack'",
+            aarch64: "nix --extra-experimental-features 'nix-command flakes' build --no-link --json './images#packages.aarch64-linux.openstack'",
         },
     };
     const FORMATS: Record<BackendKind, ImageFormat> = { libvirt: "qcow2", aws: "vhd", gcp: "tar.gz", azure: "vhd", openstack: "qcow2" };
@@ -196,16 +201,44 @@ describe("building with nix", () => {
         expect(calls.map((c) => c.inputs)).toEqual([
             {
                 command:
-                    "nix --extra-experimental-features 'nix-command flakes' build --no-link --print-out-paths 'github:me/lab'\\''s-images?dir=images#packages.x86_64-linux.libvirt'",
+                    "nix --extra-experimental-features 'nix-command flakes' build --no-link --json 'github:me/lab'\\''s-images?dir=images#packages.x86_64-linux.libvirt'",
                 dir: process.cwd(),
             },
         ]);
     });
 
-    test("tolerates blank lines around the store path", async () => {
+    test("reads the store path from Nix's JSON whatever Nix writes to stderr", async () => {
         const fake = fakeBuild("gcp", "aarch64");
-        respond = () => ({ stdout: `\n${fake.storePath}\n\n`, stderr: "warning: Git tree is dirty\n" });
+        respond = () => ({ stdout: nixJson(fake.storePath), stderr: "warning: Git tree is dirty\n" });
         expect((await settle(build.labImageArtifact(args("gcp", "aarch64")))).hash).toBe(fake.hash);
+    });
+
+    test("a built image that boots its own kernel hands kernel, initrd and cmdline on", async () => {
+        const fake = fakeBuild("libvirt", "x86_64", {}, "kernel");
+        for (const f of ["vmlinuz", "initrd.img"]) fs.writeFileSync(path.join(fake.storePath, f), f);
+        const doc = JSON.parse(fs.readFileSync(path.join(fake.storePath, "nixlab-image.json"), "utf8")) as Record<string, unknown>;
+        const boot = { kernel: path.join(fake.storePath, "vmlinuz"), initrd: path.join(fake.storePath, "initrd.img"), cmdline: "root=/dev/vda console=ttyS0" };
+        fs.writeFileSync(path.join(fake.storePath, "nixlab-image.json"), JSON.stringify({ ...doc, ...boot }));
+        respond = builtBy(fake);
+        expect(await settle(build.labImageArtifact(args("libvirt", "x86_64")))).toEqual({
+            path: fake.file,
+            format: "qcow2",
+            arch: "x86_64",
+            bootMode: "uefi",
+            hash: fake.hash,
+            ...boot,
+        });
+    });
+
+    test("parses `nix build --json` as Nix 2.8 and current Nix print it", () => {
+        const out = "/nix/store/00wrzajrqc4cvyh65xqh2fpwn4bgkxn9-nixlab-image-libvirt-x86_64-linux";
+        // Nix 2.8 (Debian 12), recorded here:
+        const v28 = `[{"drvPath":"/nix/store/8928ss6s1axjz4jv8ajnygwbxhcnc9rv-nixlab-image-libvirt-x86_64-linux.drv","outputs":{"out":"${out}"}}]`;
+        // Nix 2.2x adds build times:
+        const current = `[{"drvPath":"/nix/store/8928ss6s1axjz4jv8ajnygwbxhcnc9rv-x.drv","outputs":{"out":"${out}"},"startTime":1764625000,"stopTime":1764625042}]\n`;
+        for (const stdout of [v28, current]) {
+            expect(build.parseBuildOutput(stdout, "nix build")).toEqual({ storePath: out, hash: "00wrzajrqc4cvyh65xqh2fpwn4bgkxn9" });
+        }
     });
 });
 
@@ -216,7 +249,7 @@ describe("fails with a message that names what to fix", () => {
         try {
             expect(() => build.labImageArtifact(args("azure", "aarch64"))).toThrow(
                 "nixlab: the aarch64 image for the azure backend (lab-image-aarch64) has to be built, but `nix` is not on PATH.\n" +
-                    "  The build step would run: nix --extra-experimental-features 'nix-command flakes' build --no-link --print-out-paths './images#packages.aarch64-linux.azure'\n" +
+                    "  The build step would run: nix --extra-experimental-features 'nix-command flakes' build --no-link --json './images#packages.aarch64-linux.azure'\n" +
                     "  Install Nix (https://nixos.org/download) and run again, or build the image elsewhere (CI) and set nixlab:lab.image.artifacts to the built file (images/README.md).",
             );
         } finally {
@@ -237,7 +270,7 @@ describe("fails with a message that names what to fix", () => {
         const message = (err as Error).message;
         expect(message).toMatch(/^nixlab: building the x86_64 image for the openstack backend \(lab-image-x86_64\) failed\.\n/);
         expect(message).toContain(
-            "\n  command: nix --extra-experimental-features 'nix-command flakes' build --no-link --print-out-paths './images#packages.x86_64-linux.openstack'\n  in: /srv/lab\n",
+            "\n  command: nix --extra-experimental-features 'nix-command flakes' build --no-link --json './images#packages.x86_64-linux.openstack'\n  in: /srv/lab\n",
         );
         expect(message).toContain("does not provide attribute 'packages.x86_64-linux.openstack'");
         expect(message).toContain("set nixlab:lab.image.artifacts (images/README.md)");
@@ -253,9 +286,9 @@ describe("fails with a message that names what to fix", () => {
 
     test("the image has another format than the backend uploads", async () => {
         const fake = fakeBuild("aws", "x86_64", { format: "qcow2" });
-        expect(await refused("aws", "x86_64", fake.storePath)).toBe(
+        expect(await refused("aws", "x86_64", nixJson(fake.storePath))).toBe(
             "nixlab: the image built by\n" +
-                "  nix --extra-experimental-features 'nix-command flakes' build --no-link --print-out-paths './images#packages.x86_64-linux.aws'\n" +
+                "  nix --extra-experimental-features 'nix-command flakes' build --no-link --json './images#packages.x86_64-linux.aws'\n" +
                 `is not usable for this stack (${fake.storePath}/nixlab-image.json):\n` +
                 "  - its format is qcow2, but the aws backend uploads vhd images (IMAGE_TARGETS in images/artifact.ts); the flake and IMAGE_TARGETS disagree, and test/images.test.ts should say where",
         );
@@ -263,34 +296,49 @@ describe("fails with a message that names what to fix", () => {
 
     test("the image is for another arch or target", async () => {
         const fake = fakeBuild("gcp", "aarch64", { arch: "x86_64", target: "azure" });
-        const message = await refused("gcp", "aarch64", fake.storePath);
+        const message = await refused("gcp", "aarch64", nixJson(fake.storePath));
         expect(message).toContain('\n  - it describes target "azure", but the gcp backend builds packages.aarch64-linux.gcp');
         expect(message).toContain("\n  - its arch is x86_64, but aarch64-linux images must be aarch64");
     });
 
     test("the disk image is outside the store path, or missing", async () => {
         const outside = fakeBuild("libvirt", "x86_64", { file: "/etc/passwd" });
-        expect(await refused("libvirt", "x86_64", outside.storePath)).toContain(`\n  - its file /etc/passwd is not inside ${outside.storePath}`);
+        expect(await refused("libvirt", "x86_64", nixJson(outside.storePath))).toContain(`\n  - its file /etc/passwd is not inside ${outside.storePath}`);
         const gone = fakeBuild("libvirt", "aarch64");
         fs.rmSync(gone.file);
-        expect(await refused("libvirt", "aarch64", gone.storePath)).toContain(`\n  - its file ${gone.file} does not exist`);
+        expect(await refused("libvirt", "aarch64", nixJson(gone.storePath))).toContain(`\n  - its file ${gone.file} does not exist`);
+    });
+
+    test("boot files outside the store path, missing, or an initrd without a kernel", async () => {
+        const fake = fakeBuild("libvirt", "x86_64", { kernel: "/boot/vmlinuz", cmdline: "quiet" }, "bad-kernel");
+        expect(await refused("libvirt", "x86_64", nixJson(fake.storePath))).toContain(`\n  - its kernel /boot/vmlinuz is not inside ${fake.storePath}`);
+        const gone = fakeBuild("libvirt", "x86_64", {}, "gone-initrd");
+        const doc = JSON.parse(fs.readFileSync(path.join(gone.storePath, "nixlab-image.json"), "utf8")) as Record<string, unknown>;
+        fs.writeFileSync(path.join(gone.storePath, "nixlab-image.json"), JSON.stringify({ ...doc, kernel: gone.file, initrd: `${gone.storePath}/initrd.img` }));
+        expect(await refused("libvirt", "x86_64", nixJson(gone.storePath))).toContain(`\n  - its initrd ${gone.storePath}/initrd.img does not exist`);
+        const orphan = fakeBuild("libvirt", "x86_64", { initrd: "/nix/store/x/initrd", cmdline: 7 }, "orphan");
+        expect(await refused("libvirt", "x86_64", nixJson(orphan.storePath))).toBe(
+            `nixlab: ${orphan.storePath}/nixlab-image.json is not a nixlab image description:\n` +
+                '  - "cmdline" is 7, expected a kernel command line\n' +
+                '  - "initrd"/"cmdline" are given without "kernel"; direct kernel boot needs the kernel',
+        );
     });
 
     test("nixlab-image.json is missing, not JSON, or not a description", async () => {
         const none = path.join(storeDir, `${fakeHash("none")}-not-an-image`);
         fs.mkdirSync(none);
-        expect(await refused("aws", "aarch64", none)).toMatch(
+        expect(await refused("aws", "aarch64", nixJson(none))).toMatch(
             new RegExp(`^nixlab: nix .*\\nbuilt ${none}, which has no readable nixlab-image\\.json \\(ENOENT.*\\)\\. Is the flake a nixlab images flake \\(images/flake\\.nix\\)\\?$`),
         );
 
         const garbled = fakeBuild("aws", "aarch64", {}, "garbled");
         fs.writeFileSync(path.join(garbled.storePath, "nixlab-image.json"), "{");
-        expect(await refused("aws", "aarch64", garbled.storePath)).toMatch(
+        expect(await refused("aws", "aarch64", nixJson(garbled.storePath))).toMatch(
             new RegExp(`^nixlab: ${garbled.storePath}/nixlab-image\\.json is not valid JSON \\(`),
         );
 
         const wrong = fakeBuild("aws", "aarch64", { format: "iso", bootMode: 1, file: "disk.vhd", target: "" });
-        expect(await refused("aws", "aarch64", wrong.storePath)).toBe(
+        expect(await refused("aws", "aarch64", nixJson(wrong.storePath))).toBe(
             `nixlab: ${wrong.storePath}/nixlab-image.json is not a nixlab image description:\n` +
                 '  - "file" is "disk.vhd", expected an absolute path\n' +
                 '  - "format" is "iso", expected one of qcow2, raw, vhd, vmdk, tar.gz\n' +
@@ -299,12 +347,25 @@ describe("fails with a message that names what to fix", () => {
         );
     });
 
-    test("the command printed no store path, or several", async () => {
+    test("the command printed no build result, several, or no store path", async () => {
         const a = fakeBuild("azure", "x86_64", {}, "a");
         const b = fakeBuild("azure", "x86_64", {}, "b");
-        expect(await refused("azure", "x86_64", "")).toContain("expected exactly one store path (/nix/store/<hash>-<name>) on the standard output of\n  nix ");
-        expect(await refused("azure", "x86_64", `${a.storePath}\n${b.storePath}\n`)).toContain("expected exactly one store path");
-        expect(await refused("azure", "x86_64", "/tmp/not-a-store-path\n")).toContain('got: "/tmp/not-a-store-path\\n"');
+        const head = "nixlab: expected the JSON of one built package with one output (/nix/store/<hash>-<name>) on the standard output of\n  nix ";
+        const empty = await refused("azure", "x86_64", "");
+        expect(empty.startsWith(head)).toBe(true);
+        expect(empty).toContain("\nit is not JSON (");
+        // What --print-out-paths printed (Nix >= 2.9): not what the build step asks for any more.
+        expect(await refused("azure", "x86_64", `${a.storePath}\n`)).toContain(`it is not JSON (`);
+        expect(await refused("azure", "x86_64", JSON.stringify([{ outputs: { out: a.storePath } }, { outputs: { out: b.storePath } }]))).toContain(
+            "it is not a list of exactly one build result; got: ",
+        );
+        expect(await refused("azure", "x86_64", JSON.stringify([{ outputs: { out: a.storePath, dev: b.storePath } }]))).toContain(
+            "the package has 2 outputs, not one store path",
+        );
+        expect(await refused("azure", "x86_64", JSON.stringify([{ drvPath: "/nix/store/x.drv" }]))).toContain('the build result has no "outputs"');
+        expect(await refused("azure", "x86_64", JSON.stringify([{ outputs: { out: "/tmp/not-a-store-path" } }]))).toContain(
+            '"/tmp/not-a-store-path" is not a store path; got: ',
+        );
     });
 });
 

@@ -25,7 +25,7 @@ const STACK = "local";
 const T = "pulumi-nodejs:dynamic/nixlab-libvirt:";
 const GiB = 1024 ** 3;
 const EXPIRES = "2026-11-24T02:00:00.000Z";
-// A store path as `nix build --print-out-paths` prints it (Nix base32: no e, o, t, u).
+// A store path as `nix build --json` names it (Nix base32: no e, o, t, u).
 const STORE_HASH = "0123456789abcdfghijklmnpqrsvwxyz";
 const WORK = tempDir("nixlab-libvirt-local-");
 const STORE_PATH = path.join(WORK, `${STORE_HASH}-nixos-image-libvirt`);
@@ -88,7 +88,7 @@ beforeAll(async () => {
         calls: {
             "command:local:run": (args) => {
                 invokes.push({ token: args.token, inputs: args.inputs });
-                return { command: args.inputs.command, stdout: `${STORE_PATH}\n`, stderr: "" };
+                return { command: args.inputs.command, stdout: JSON.stringify([{ drvPath: `${STORE_PATH}.drv`, outputs: { out: STORE_PATH } }]), stderr: "" };
             },
         },
     });
@@ -133,7 +133,7 @@ describe("stacks/Pulumi.local.yaml on libvirt", () => {
     it("builds the image once, from the stack's flake", () => {
         expect(invokes).toHaveLength(1);
         expect(invokes[0]!.inputs.command).toBe(
-            "nix --extra-experimental-features 'nix-command flakes' build --no-link --print-out-paths './images#packages.x86_64-linux.libvirt'",
+            "nix --extra-experimental-features 'nix-command flakes' build --no-link --json './images#packages.x86_64-linux.libvirt'",
         );
     });
 

@@ -57,8 +57,13 @@ export interface LibvirtNet {
 
 export interface LibvirtImage {
     base: ImageVolume;
-    kernel?: ImageVolume;
-    initrd?: ImageVolume;
+    /**
+     * Direct kernel boot: the kernel and initrd volumes. Plain resources when config gives
+     * the artifact (known before anything resolves, so a plan shows them); for a built
+     * image, what its nixlab-image.json says, known once the build ran (also in a preview).
+     */
+    kernel?: pulumi.Output<ImageVolume | undefined>;
+    initrd?: pulumi.Output<ImageVolume | undefined>;
     artifact: pulumi.Output<ImageArtifact>;
 }
 
@@ -150,10 +155,7 @@ export class LibvirtBackend implements Backend<LibvirtNet, LibvirtImage, Libvirt
             },
             opts,
         );
-        // Known from config before the artifact resolves, so the plan shows these volumes.
         // The kernel belongs to the image: it is named and replaced by the image's hash.
-        const spec = ctx.lab.image.artifacts?.find((a) => a.arch === args.arch);
-        if (!spec?.kernel) return { base, artifact };
         const bootFile = (suffix: "kernel" | "initrd", file: (a: ImageArtifact) => string | undefined) =>
             new ImageVolume(
                 `${name}-${suffix}`,
@@ -172,11 +174,26 @@ export class LibvirtBackend implements Backend<LibvirtNet, LibvirtImage, Libvirt
                 },
                 opts,
             );
+        const artifacts = ctx.lab.image.artifacts;
+        if (artifacts) {
+            // Known from config before the artifact resolves, so the plan shows these volumes.
+            const spec = artifacts.find((a) => a.arch === args.arch);
+            if (!spec?.kernel) return { base, artifact };
+            return {
+                base,
+                artifact,
+                kernel: pulumi.output(bootFile("kernel", (a) => a.kernel)),
+                initrd: pulumi.output(spec.initrd ? bootFile("initrd", (a) => a.initrd) : undefined),
+            };
+        }
+        // A built image boots its own kernel when its nixlab-image.json names one. The build
+        // is an invoke, so this is known in a preview too (not in the offline plan, which
+        // does not build: there the volumes stay out of the plan).
         return {
             base,
             artifact,
-            kernel: bootFile("kernel", (a) => a.kernel),
-            initrd: spec.initrd ? bootFile("initrd", (a) => a.initrd) : undefined,
+            kernel: artifact.apply((a) => (a.kernel ? bootFile("kernel", (x) => x.kernel) : undefined)),
+            initrd: artifact.apply((a) => (a.kernel && a.initrd ? bootFile("initrd", (x) => x.initrd) : undefined)),
         };
     }
 
@@ -255,8 +272,8 @@ export class LibvirtBackend implements Backend<LibvirtNet, LibvirtImage, Libvirt
                 seed.path,
                 pulumi.all(args.volumes.map((v) => v.volume.path)),
                 image.artifact,
-                image.kernel?.path,
-                image.initrd?.path,
+                (image.kernel ?? pulumi.output(undefined)).apply((v) => v?.path),
+                (image.initrd ?? pulumi.output(undefined)).apply((v) => v?.path),
             ])
             .apply(([rootPath, seedPath, volumePaths, artifact, kernel, initrd]) => {
                 const disks: DiskXml[] = [
@@ -311,7 +328,13 @@ export class LibvirtBackend implements Backend<LibvirtNet, LibvirtImage, Libvirt
                     ...(network.network ? [network.network.generation] : []),
                 ]),
             },
-            opts,
+            // The boot files are volumes the domain reads: delete it before them.
+            {
+                ...opts,
+                dependsOn: pulumi
+                    .all([image.kernel ?? pulumi.output(undefined), image.initrd ?? pulumi.output(undefined)])
+                    .apply((vs) => vs.filter((v): v is ImageVolume => v !== undefined)),
+            },
         );
 
         const nat = cfg.networkMode === "nat";
