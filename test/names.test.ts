@@ -191,18 +191,19 @@ const FRAGMENTS = ["a", "b", "root", "os", "cidata", "scratch"];
  * Random nodes and volumes; most samples also get a splice, node X beside node X-f where
  * X has volume f-g and X-f a volume that is g (the names meet) or something else.
  */
-function sampleNodes(next: () => number): unknown {
+function sampleNodes(next: () => number, plant?: "meet" | "apart"): unknown {
     const pick = <T>(xs: T[]) => xs[Math.floor(next() * xs.length)]!;
     const name = () => Array.from({ length: 1 + Math.floor(next() * 2) }, () => pick(FRAGMENTS)).join("-");
     const volumes = () => [...new Set(Array.from({ length: Math.floor(next() * 3) }, name))].map((n) => ({ name: n, sizeGiB: 1 }));
-    if (next() < 0.15) return { count: 1 + Math.floor(next() * 3), namePrefix: name(), volumes: volumes() };
+    if (plant === "apart") return [{ name: name() }];
+    if (!plant && next() < 0.15) return { count: 1 + Math.floor(next() * 3), namePrefix: name(), volumes: volumes() };
     const nodes = [...new Set(Array.from({ length: 1 + Math.floor(next() * 2) }, name))].map((n) => ({ name: n, volumes: volumes() }));
-    if (next() < 0.75) {
+    if (plant === "meet" || next() < 0.75) {
         const x = nodes[0]!;
         const [f, g] = [name(), name()];
         if (!nodes.some((n) => n.name === `${x.name}-${f}`)) {
             if (!x.volumes.some((v) => v.name === `${f}-${g}`)) x.volumes.push({ name: `${f}-${g}`, sizeGiB: 1 });
-            nodes.push({ name: `${x.name}-${f}`, volumes: [{ name: next() < 0.6 ? g : name(), sizeGiB: 1 }] });
+            nodes.push({ name: `${x.name}-${f}`, volumes: [{ name: plant === "meet" || next() < 0.6 ? g : name(), sizeGiB: 1 }] });
         }
     }
     return nodes;
@@ -229,7 +230,9 @@ beforeAll(async () => {
         for (let i = 0; i < SAMPLES_PER_BACKEND; i++) {
             // Lab names `<kind>x<i>y`: no lab's names can run into another's.
             const lab = `${kind.slice(0, 3)}x${i}y`;
-            const spec = parseLabConfig(labFor(kind, lab, sampleNodes(next)), lab);
+            // The first two of each backend are planted (one lab whose names meet, one whose
+            // cannot), so both outcomes are always among the random rest.
+            const spec = parseLabConfig(labFor(kind, lab, sampleNodes(next, i === 0 ? "meet" : i === 1 ? "apart" : undefined)), lab);
             samples.push({ kind, lab, spec, refused: nameProblems(spec, backendOf(kind).naming).length > 0 });
         }
     }
@@ -261,8 +264,8 @@ describe("property: the check refuses exactly the labs the program would break",
     it("the samples hold both kinds of lab on every backend", () => {
         for (const kind of Object.keys(STACKS)) {
             const mine = samples.filter((s) => s.kind === kind);
-            expect(mine.filter((s) => s.refused).length, kind).toBeGreaterThanOrEqual(2);
-            expect(mine.filter((s) => !s.refused).length, kind).toBeGreaterThanOrEqual(2);
+            expect(mine.filter((s) => s.refused).length, kind).toBeGreaterThanOrEqual(1);
+            expect(mine.filter((s) => !s.refused).length, kind).toBeGreaterThanOrEqual(1);
         }
     });
 
