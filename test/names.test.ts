@@ -20,7 +20,7 @@ import { nameClaims, nameProblems } from "../components/names";
 import { ConfigError } from "../components/problems";
 import { parseLabConfig, type LabSpec } from "../components/spec";
 import { OFFLINE_PLAN_ENV } from "../images/build";
-import { backendFactories } from "../providers";
+import { backendLoaders } from "../providers";
 import { revealValue, runOffline } from "../scripts/offline";
 import { planInvokes } from "../scripts/planInvokes";
 import { readStackConfig } from "../scripts/plan";
@@ -48,7 +48,7 @@ function stackConfig(stack: string): Record<string, string> {
 }
 
 function backendOf(kind: BackendKind, stack = STACKS[kind]): Backend {
-    return backendFactories[kind].fromConfig(JSON.parse(stackConfig(stack)[`nixlab:${kind}`]!));
+    return backendLoaders[kind]().fromConfig(JSON.parse(stackConfig(stack)[`nixlab:${kind}`]!));
 }
 
 function labConfigOf(stack: string): Record<string, unknown> {
