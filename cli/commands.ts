@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { CREDENTIALS, explainError, UsageError } from "./errors";
 import { StackFileError } from "./stackFiles";
-import { EXPIRES_AT_KEY, TTL_KEY, gcDecision, labConfig, labRow, planExpiry, relative, shortTime, type ExpiryPlan, type LabConfigView, type LabRow } from "./labs";
+import { DEFAULT_GC_GRACE, EXPIRES_AT_KEY, TTL_KEY, gcDecision, parseDuration, labConfig, labRow, planExpiry, relative, shortTime, type ExpiryPlan, type LabConfigView, type LabRow } from "./labs";
 import { policyRun, type PolicyOptions, type PolicyRun } from "./policyConfig";
 import { describeChanges, Progress, type OutStream } from "./progress";
 import { sshArgs, sshTarget, writeKnownHosts } from "./ssh";
@@ -294,7 +294,8 @@ export class Cli {
                 attempt(ws.outputs(summary.name)),
                 withCreated ? attempt(ws.createdAt(summary.name)) : Promise.resolve(undefined),
             ]);
-            return labRow({ summary, config, outputs, createdAt, error: errors.length ? [...new Set(errors)].join("; ") : undefined }, now);
+            const unread = [...(config === undefined ? (["config"] as const) : []), ...(outputs === undefined ? (["outputs"] as const) : [])];
+            return labRow({ summary, config, outputs, createdAt, unread, error: errors.length ? [...new Set(errors)].join("; ") : undefined }, now);
         };
         // A few at a time: each read is a CLI process.
         const out: LabRow[] = [];
@@ -333,10 +334,13 @@ export class Cli {
         return EXIT.ok;
     }
 
-    async gc(opts: { dryRun?: boolean }): Promise<number> {
+    async gc(opts: { dryRun?: boolean; grace?: string }): Promise<number> {
+        const grace = opts.grace ?? DEFAULT_GC_GRACE;
+        const graceMs = parseDuration(grace);
+        if (graceMs === undefined) throw new UsageError(`--grace ${JSON.stringify(grace)} is not a duration; use minutes, hours or days like 0m, 15m or 1h`);
         const ws = await this.deps.openWorkspace(this.backendUrl);
         const now = this.deps.now();
-        const decisions = (await this.rows(ws, false)).map((r) => gcDecision(r, now));
+        const decisions = (await this.rows(ws, false)).map((r) => gcDecision(r, now, graceMs));
         const results: { row: LabRow; result: string; failed: boolean }[] = [];
         for (const d of decisions) {
             if (d.action === "skip") {
@@ -346,6 +350,13 @@ export class Cli {
             const expired = `expired ${relative(Date.parse(d.row.expiresAt!) - now.getTime())}`;
             if (opts.dryRun) {
                 results.push({ row: d.row, result: `would destroy (${expired})`, failed: false });
+                continue;
+            }
+            // The listing may be minutes old by now (each destroy takes a while): someone may
+            // have extended the lab or started an update since. Decide again from fresh reads.
+            const again = await this.recheck(ws, d.row, graceMs);
+            if (again) {
+                results.push({ row: d.row, result: again, failed: false });
                 continue;
             }
             this.out(`Destroying ${d.row.stack} (lab ${d.row.lab ?? "-"}, owner ${d.row.owner ?? "-"}, ${expired}) ...`);
@@ -376,6 +387,37 @@ export class Cli {
                 : `${destroyed} destroyed, ${failed} failed, ${results.length - destroyed - failed} left alone.`,
         );
         return failed > 0 ? EXIT.failed : EXIT.ok;
+    }
+
+    /**
+     * Reads the stack again just before gc destroys it. Returns why it must be left alone
+     * (an update started, a read failed, the expiry moved later, it is no longer due), or
+     * undefined when it is still due.
+     */
+    private async recheck(ws: LabWorkspace, seen: LabRow, graceMs: number): Promise<string | undefined> {
+        const stack = seen.stack;
+        try {
+            const summary = (await ws.listStacks()).find((s) => s.name === stack);
+            if (!summary) return "the stack disappeared before gc got to it, skipped";
+            const errors: string[] = [];
+            const unread: ("config" | "outputs")[] = [];
+            const attempt = <T>(what: "config" | "outputs", p: Promise<T>): Promise<T | undefined> =>
+                p.catch((e: unknown) => {
+                    unread.push(what);
+                    errors.push(firstLine(explainError(e, { backendUrl: this.backendUrl, projectDir: this.deps.projectDir, stack }).message));
+                    return undefined;
+                });
+            const [config, outputs] = await Promise.all([attempt("config", ws.getAllConfig(stack)), attempt("outputs", ws.outputs(stack))]);
+            const now = this.deps.now();
+            const fresh = labRow({ summary, config, outputs, unread, error: errors.length ? errors.join("; ") : undefined }, now);
+            if (fresh.expiresAt && seen.expiresAt && Date.parse(fresh.expiresAt) > Date.parse(seen.expiresAt)) {
+                return `expiry moved to ${shortTime(fresh.expiresAt)} since gc read it, skipped`;
+            }
+            const d = gcDecision(fresh, now, graceMs);
+            return d.action === "skip" ? `${d.reason} (on re-reading it before destroying)` : undefined;
+        } catch (e) {
+            return `could not re-read the stack before destroying, skipped (${firstLine(explainError(e, { backendUrl: this.backendUrl, projectDir: this.deps.projectDir, stack }).message)})`;
+        }
     }
 
     // ---------------------------------------------------------------- cleanup

@@ -20,7 +20,7 @@ export interface LabConfigView {
     nodes?: unknown;
 }
 
-export type LabState = "running" | "expired" | "empty" | "updating" | "no-expiry" | "unreadable";
+export type LabState = "running" | "expired" | "empty" | "updating" | "no-expiry" | "unreadable" | "bad-expiry";
 
 export interface LabRow {
     stack: string;
@@ -32,6 +32,15 @@ export interface LabRow {
     expiresAt?: string;
     /** Where expiresAt came from: the deployed stack's output, or the stack config. */
     expirySource?: "output" | "config";
+    /**
+     * Expiry values that are set but are not a full ISO-8601 time with a zone
+     * (`"12"` would otherwise parse as 2001-12-01), as `source value` for messages.
+     */
+    badExpiry?: string[];
+    /** The stack reported an update in progress when it was listed. */
+    updating?: boolean;
+    /** Which reads failed: gc never destroys a stack it could not fully read. */
+    unread?: ("config" | "outputs")[];
     state: LabState;
     /** Why the stack could not be read, if it could not. */
     error?: string;
@@ -57,9 +66,29 @@ function output(outputs: OutputMap | undefined, key: string): unknown {
     return outputs?.[key]?.value;
 }
 
-/** A time is usable only if it parses; a malformed one is no expiry at all. */
-function validTime(s: string | undefined): string | undefined {
-    return s !== undefined && Number.isFinite(Date.parse(s)) ? s : undefined;
+/**
+ * A full ISO-8601 / RFC 3339 date-time with a zone: `2026-11-24T18:00:00Z`,
+ * `2026-11-24T19:00+01:00`. `Date.parse` alone accepts `"12"` (2001-12-01 in V8) and
+ * zone-less times (read in whatever zone the machine running gc is in).
+ */
+const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i;
+
+/** A time is usable only if it is a full ISO-8601 time with a zone that names a real instant. */
+export function validTime(s: string | undefined): string | undefined {
+    if (s === undefined || !ISO_WITH_ZONE.test(s)) return undefined;
+    const ms = Date.parse(s);
+    if (!Number.isFinite(ms)) return undefined;
+    // Date.parse rolls 2026-02-30 over to March; the calendar date must survive the round trip.
+    const [y, mo, d] = s.slice(0, 10).split("-").map(Number);
+    const day = new Date(Date.UTC(y!, mo! - 1, d!));
+    return day.getUTCFullYear() === y && day.getUTCMonth() === mo! - 1 && day.getUTCDate() === d ? s : undefined;
+}
+
+/** The later of two times (either may be absent). */
+function later(a: string | undefined, b: string | undefined): string | undefined {
+    if (a === undefined) return b;
+    if (b === undefined) return a;
+    return Date.parse(b) > Date.parse(a) ? b : a;
 }
 
 function nodeCount(outputs: OutputMap | undefined, lab: LabConfigView | undefined): number | undefined {
@@ -78,18 +107,27 @@ export interface LabSources {
     createdAt?: string;
     /** Set when config or outputs could not be read. */
     error?: string;
+    /** Which of config and outputs could not be read. */
+    unread?: ("config" | "outputs")[];
 }
 
 /**
- * One stack's row. The deployed output `expiresAt` wins over `nixlab:lab.expiresAt` in
- * config: outputs live in the backend (what every machine sees), the stack file may be
- * missing or stale on the machine running `gc`.
+ * One stack's row. The expiry is the LATER of the deployed output `expiresAt` and
+ * `nixlab:lab.expiresAt` in config: `nixlab up --ttl` writes the config before the update
+ * that changes the output, and a lab someone just extended must never be destroyed
+ * because one of the two still holds the old time.
  */
 export function labRow(src: LabSources, now: Date): LabRow {
     const lab = labConfig(src.config);
-    const fromOutput = validTime(str(output(src.outputs, "expiresAt")));
-    const fromConfig = validTime(str(lab?.expiresAt));
-    const expiresAt = fromOutput ?? fromConfig;
+    const rawOutput = str(output(src.outputs, "expiresAt"));
+    const rawConfig = str(lab?.expiresAt);
+    const fromOutput = validTime(rawOutput);
+    const fromConfig = validTime(rawConfig);
+    const expiresAt = later(fromOutput, fromConfig);
+    const badExpiry = [
+        ...(rawOutput !== undefined && !fromOutput ? [`output expiresAt ${JSON.stringify(rawOutput)}`] : []),
+        ...(rawConfig !== undefined && !fromConfig ? [`${EXPIRES_AT_KEY} ${JSON.stringify(rawConfig)}`] : []),
+    ];
     const row: LabRow = {
         stack: src.summary.name,
         lab: str(output(src.outputs, "labName")) ?? str(lab?.name),
@@ -98,7 +136,10 @@ export function labRow(src: LabSources, now: Date): LabRow {
         nodes: nodeCount(src.outputs, lab),
         createdAt: src.createdAt,
         expiresAt,
-        expirySource: fromOutput ? "output" : fromConfig ? "config" : undefined,
+        expirySource: expiresAt === undefined ? undefined : expiresAt === fromOutput ? "output" : "config",
+        ...(badExpiry.length > 0 ? { badExpiry } : {}),
+        ...(src.summary.updateInProgress ? { updating: true } : {}),
+        ...(src.unread && src.unread.length > 0 ? { unread: src.unread } : {}),
         state: "running",
         error: src.error,
     };
@@ -108,6 +149,7 @@ export function labRow(src: LabSources, now: Date): LabRow {
 
 function stateOf(row: LabRow, summary: StackInfo, now: Date): LabState {
     if (summary.updateInProgress) return "updating";
+    if (row.badExpiry) return "bad-expiry";
     if (row.expiresAt && Date.parse(row.expiresAt) <= now.getTime()) return "expired";
     if (row.error && !row.expiresAt) return "unreadable";
     if (summary.resourceCount === 0) return "empty";
@@ -119,14 +161,26 @@ export type GcDecision =
     | { action: "destroy"; row: LabRow }
     | { action: "skip"; row: LabRow; reason: string };
 
-/** `gc` destroys exactly the stacks whose known expiry has passed; everything else says why not. */
-export function gcDecision(row: LabRow, now: Date): GcDecision {
-    if (!row.expiresAt) {
-        const reason = row.error ? `no expiry, skipped (could not read the stack: ${row.error})` : "no expiry, skipped";
-        return { action: "skip", row, reason };
+/** How long after its expiry gc waits before destroying a lab: time to notice and extend it. */
+export const DEFAULT_GC_GRACE = "15m";
+
+/**
+ * `gc` destroys exactly the stacks whose known expiry plus the grace period has passed and
+ * that it could read completely; everything else says why not. Each rule errs on the side
+ * of keeping a lab: a lab left running costs money, a lab destroyed by mistake costs work.
+ */
+export function gcDecision(row: LabRow, now: Date, graceMs: number = parseDuration(DEFAULT_GC_GRACE)!): GcDecision {
+    if (row.updating) return { action: "skip", row, reason: "an update is in progress, skipped" };
+    if (row.unread) {
+        return { action: "skip", row, reason: `could not read its ${row.unread.join(" and ")}, skipped${row.error ? ` (${row.error})` : ""}` };
     }
+    if (row.badExpiry) {
+        return { action: "skip", row, reason: `${row.badExpiry.join(" and ")} is not an ISO-8601 time with a zone (like 2026-11-24T18:00:00Z), skipped` };
+    }
+    if (!row.expiresAt) return { action: "skip", row, reason: "no expiry, skipped" };
     const left = Date.parse(row.expiresAt) - now.getTime();
     if (left > 0) return { action: "skip", row, reason: `not expired (expires ${relative(left)})` };
+    if (left + graceMs > 0) return { action: "skip", row, reason: `expired ${relative(left)}, in the grace period (destroyed ${relative(left + graceMs)})` };
     return { action: "destroy", row };
 }
 
@@ -138,10 +192,15 @@ const TTL_UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
  * from there because spec.ts loads @pulumi/pulumi, which costs `nixlab --help` seconds.
  */
 export function parseTtl(ttl: string): number | undefined {
-    const m = /^(\d+)([mhd])$/.exec(ttl);
+    const ms = parseDuration(ttl);
+    return ms !== undefined && ms > 0 ? ms : undefined;
+}
+
+/** `15m` → milliseconds; `0m` is 0 (a grace period may be none). undefined if malformed. */
+export function parseDuration(s: string): number | undefined {
+    const m = /^(\d{1,9})([mhd])$/.exec(s);
     if (!m) return undefined;
-    const ms = Number(m[1]) * TTL_UNIT_MS[m[2] as keyof typeof TTL_UNIT_MS];
-    return ms > 0 ? ms : undefined;
+    return Number(m[1]) * TTL_UNIT_MS[m[2] as keyof typeof TTL_UNIT_MS];
 }
 
 export interface ExpiryPlan {

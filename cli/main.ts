@@ -8,7 +8,7 @@
  *   nixlab preview <stack> [--json]           what `up` would change
  *   nixlab destroy <stack> [--keep-stack]     destroy the lab, then remove its stack
  *   nixlab list [--json]                      every lab stack: owner, nodes, created, expires, state
- *   nixlab gc [--dry-run]                     destroy every lab whose expiry has passed
+ *   nixlab gc [--dry-run] [--grace 15m]       destroy every lab whose expiry (+ grace) has passed
  *   nixlab ssh <stack> <node> [-- args...]    ssh with the lab's pinned known_hosts
  *   nixlab cleanup <stack> [--dry-run]        remove libvirt objects stamped for the stack that its state does not know
  */
@@ -116,7 +116,8 @@ export function buildProgram(deps: CliDeps, exit: (code: number) => void): Comma
         .command("gc")
         .description("destroy every lab stack whose expiry has passed and remove the stack; safe from cron or CI")
         .option("--dry-run", "report what would be destroyed; change nothing")
-        .action(async (opts: { dryRun?: boolean }, cmd: Command) => {
+        .option("--grace <duration>", "how long after its expiry a lab is kept before gc destroys it, like 0m, 15m or 2h (default: 15m)")
+        .action(async (opts: { dryRun?: boolean; grace?: string }, cmd: Command) => {
             const c = cli(cmd);
             exit(await c.guard({}, () => c.gc(opts)));
         });

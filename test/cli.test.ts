@@ -440,7 +440,7 @@ describe("nixlab gc", () => {
         return (
             new FakeWorkspace()
                 // expired by its deployed output
-                .addStack("expired-out", { resourceCount: 10, outputs: deployedOutputs("2026-11-24T09:59:00Z") })
+                .addStack("expired-out", { resourceCount: 10, outputs: deployedOutputs("2026-11-24T09:44:00Z") })
                 // expired by config only (never deployed successfully: no outputs)
                 .addStack("expired-cfg", { resourceCount: 2 }, stackFile({ ...LAB, name: "cfg", expiresAt: "2026-11-20T00:00:00Z" }))
                 // output (the backend's truth) says alive even though a stale stack file says expired
@@ -470,7 +470,7 @@ describe("nixlab gc", () => {
                 "alive                 kvm  alice@example.com  2026-11-24 10:01Z  not expired (expires in 1m)",
                 "expired-by-name-only  x    -                  -                  no expiry, skipped",
                 "expired-cfg           cfg  alice@example.com  2026-11-20 00:00Z  destroyed, stack removed (expired 4d 10h ago)",
-                "expired-out           kvm  alice@example.com  2026-11-24 09:59Z  destroyed, stack removed (expired 1m ago)",
+                "expired-out           kvm  alice@example.com  2026-11-24 09:44Z  destroyed, stack removed (expired 16m ago)",
                 "2 destroyed, 0 failed, 2 left alone.",
             ].join("\n"),
         );
@@ -483,7 +483,7 @@ describe("nixlab gc", () => {
         expect(ws.calls.map((c) => c.method).filter((m) => !["listStacks", "getAllConfig", "outputs"].includes(m))).toEqual([]);
         expect(ws.stacks.size).toBe(4);
         expect(r.stdout).toMatch(/^expired-cfg .* would destroy \(expired 4d 10h ago\)$/m);
-        expect(r.stdout).toMatch(/^expired-out .* would destroy \(expired 1m ago\)$/m);
+        expect(r.stdout).toMatch(/^expired-out .* would destroy \(expired 16m ago\)$/m);
         expect(r.stdout).toContain("2 of 4 stacks would be destroyed; nothing was changed.");
     });
 
@@ -504,6 +504,102 @@ describe("nixlab gc", () => {
         expect(r.stderr).toContain("pulumi cancel --yes --stack expired-cfg --cwd /srv/nixlab");
         expect(r.stdout).toMatch(/^expired-cfg .* FAILED: Stack expired-cfg is locked by another update:$/m);
         expect(r.stdout).toContain("1 destroyed, 1 failed, 2 left alone.");
+    });
+});
+
+describe("nixlab gc never destroys a lab it is unsure of", () => {
+    const EXPIRED = "2026-11-24T09:00:00Z";
+    const destroys = (ws: FakeWorkspace) => ws.log((c) => ["destroy", "removeStack"].includes(c.method));
+
+    it("skips a stack with an update in progress", async () => {
+        const ws = new FakeWorkspace().addStack("busy", { resourceCount: 5, updateInProgress: true, outputs: deployedOutputs(EXPIRED) });
+        const r = await nixlab(ws, ["gc"]);
+        expect(r.code).toBe(0);
+        expect(destroys(ws)).toEqual([]);
+        expect(r.stdout).toMatch(/^busy +kvm +alice@example.com +2026-11-24 09:00Z +an update is in progress, skipped$/m);
+        expect(r.stdout).toContain("0 destroyed, 0 failed, 1 left alone.");
+    });
+
+    it("skips a stack whose update starts after gc listed it (re-read before destroying)", async () => {
+        const ws = new FakeWorkspace().addStack("busy", { resourceCount: 5, outputs: deployedOutputs(EXPIRED) });
+        ws.onCall = (c, nth) => {
+            if (c.method === "listStacks" && nth === 2) ws.stacks.get("busy")!.updateInProgress = true;
+        };
+        const r = await nixlab(ws, ["gc"]);
+        expect(destroys(ws)).toEqual([]);
+        expect(r.stdout).toMatch(/busy .* an update is in progress, skipped \(on re-reading it before destroying\)$/m);
+    });
+
+    it("skips a stack whose outputs could not be read, even when its config says expired", async () => {
+        const ws = new FakeWorkspace().addStack("secret", { resourceCount: 5 }, stackFile({ ...LAB, expiresAt: EXPIRED }), {
+            fail: { outputs: commandError("CommandError", "error: passphrase must be set with PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE environment variables") },
+        });
+        const r = await nixlab(ws, ["gc"]);
+        expect(r.code).toBe(0);
+        expect(destroys(ws)).toEqual([]);
+        expect(r.stdout).toMatch(/^secret +kvm +alice@example.com +2026-11-24 09:00Z +could not read its outputs, skipped \(The state backend .* encrypts stack secrets with a passphrase, and none is set\.\)$/m);
+    });
+
+    it("skips a stack whose config could not be read", async () => {
+        const ws = new FakeWorkspace().addStack("nocfg", { resourceCount: 5, outputs: deployedOutputs(EXPIRED) }, undefined, {
+            fail: { getAllConfig: commandError("CommandError", "error: could not decrypt configuration value") },
+        });
+        const r = await nixlab(ws, ["gc"]);
+        expect(destroys(ws)).toEqual([]);
+        expect(r.stdout).toMatch(/nocfg .* could not read its config, skipped/);
+    });
+
+    it("skips a stack whose outputs fail only on the re-read", async () => {
+        const ws = new FakeWorkspace().addStack("flaky", { resourceCount: 5, outputs: deployedOutputs(EXPIRED) });
+        ws.onCall = (c, nth) => {
+            if (c.method === "outputs" && nth === 2) throw commandError("CommandError", "error: read tcp 10.0.0.1:443: connection reset by peer");
+        };
+        const r = await nixlab(ws, ["gc"]);
+        expect(destroys(ws)).toEqual([]);
+        expect(r.stdout).toMatch(/flaky .* could not read its outputs, skipped .*\(on re-reading it before destroying\)$/m);
+    });
+
+    it("skips a lab extended in config after gc read it (nixlab up --ttl from another machine)", async () => {
+        const ws = new FakeWorkspace().addStack("extended", { resourceCount: 5, outputs: deployedOutputs(EXPIRED) }, stackFile({ ...LAB, expiresAt: EXPIRED }));
+        ws.onCall = (c, nth) => {
+            if (c.method === "getAllConfig" && nth === 2) ws.files.set("extended", stackFile({ ...LAB, expiresAt: "2026-11-24T18:00:00Z" }));
+        };
+        const r = await nixlab(ws, ["gc"]);
+        expect(destroys(ws)).toEqual([]);
+        expect(r.stdout).toMatch(/^extended .* expiry moved to 2026-11-24 18:00Z since gc read it, skipped$/m);
+    });
+
+    it("skips a lab whose outputs hold a later expiry on the re-read (an update finished meanwhile)", async () => {
+        const ws = new FakeWorkspace().addStack("updated", { resourceCount: 5, outputs: deployedOutputs(EXPIRED) });
+        ws.onCall = (c, nth) => {
+            if (c.method === "outputs" && nth === 2) ws.stacks.get("updated")!.outputs = deployedOutputs("2026-11-24T09:50:00Z");
+        };
+        const r = await nixlab(ws, ["gc"]);
+        expect(destroys(ws)).toEqual([]);
+        expect(r.stdout).toMatch(/^updated .* expiry moved to 2026-11-24 09:50Z since gc read it, skipped$/m);
+    });
+
+    it("skips a lab whose expiry is not a full ISO-8601 time with a zone", async () => {
+        const ws = new FakeWorkspace().addStack("twelve", { resourceCount: 5, outputs: deployedOutputs("12") });
+        const r = await nixlab(ws, ["gc"]);
+        expect(destroys(ws)).toEqual([]);
+        expect(r.stdout).toMatch(/^twelve .* output expiresAt "12" is not an ISO-8601 time with a zone \(like 2026-11-24T18:00:00Z\), skipped$/m);
+    });
+
+    it("waits out the grace period; --grace changes it and is checked before anything is read", async () => {
+        const ws = () => new FakeWorkspace().addStack("recent", { resourceCount: 5, outputs: deployedOutputs("2026-11-24T09:50:00Z") });
+        const kept = ws();
+        const r1 = await nixlab(kept, ["gc"]);
+        expect(destroys(kept)).toEqual([]);
+        expect(r1.stdout).toMatch(/^recent .* expired 10m ago, in the grace period \(destroyed in 5m\)$/m);
+        const gone = ws();
+        await nixlab(gone, ["gc", "--grace", "5m"]);
+        expect(destroys(gone)).toEqual(["destroy recent", "removeStack recent"]);
+        const bad = ws();
+        const r3 = await nixlab(bad, ["gc", "--grace", "soon"]);
+        expect(r3.code).toBe(2);
+        expect(r3.stderr).toBe('nixlab: --grace "soon" is not a duration; use minutes, hours or days like 0m, 15m or 1h\n');
+        expect(bad.calls).toEqual([]);
     });
 });
 
@@ -644,11 +740,50 @@ describe("expiry rules", () => {
                 },
                 NOW,
             );
-        expect(gcDecision(row({ expiresAt: "2026-11-24T10:00:00Z" }), NOW).action).toBe("destroy");
+        expect(gcDecision(row({ expiresAt: "2026-11-24T10:00:00Z" }), NOW, 0).action).toBe("destroy");
+        expect(gcDecision(row({ expiresAt: "2026-11-24T09:45:00Z" }), NOW).action).toBe("destroy");
         expect(gcDecision(row({}, { expiresAt: "2026-11-24T09:00:00Z" }), NOW).action).toBe("destroy");
         expect(gcDecision(row({ expiresAt: "2026-11-24T11:00:00Z" }, { expiresAt: "2026-11-24T09:00:00Z" }), NOW)).toMatchObject({ action: "skip", reason: "not expired (expires in 1h 0m)" });
-        expect(gcDecision(row({ expiresAt: "not a time" }), NOW)).toMatchObject({ action: "skip", reason: "no expiry, skipped" });
+        // The later of output and config wins: a config extended by `nixlab up --ttl` before its update ran.
+        expect(gcDecision(row({ expiresAt: "2026-11-24T09:00:00Z" }, { expiresAt: "2026-11-24T12:00:00Z" }), NOW)).toMatchObject({ action: "skip", reason: "not expired (expires in 2h 0m)" });
         expect(gcDecision(row({}), NOW)).toMatchObject({ action: "skip", reason: "no expiry, skipped" });
+    });
+
+    it("gc keeps a lab within the grace period after its expiry (default 15m)", () => {
+        const row = (expiresAt: string) => labRow({ summary: { name: "s", resourceCount: 1 }, outputs: { expiresAt: { value: expiresAt, secret: false } } }, NOW);
+        expect(gcDecision(row("2026-11-24T09:46:00Z"), NOW)).toMatchObject({ action: "skip", reason: "expired 14m ago, in the grace period (destroyed in 1m)" });
+        expect(gcDecision(row("2026-11-24T09:45:00Z"), NOW).action).toBe("destroy");
+        expect(gcDecision(row("2026-11-24T09:46:00Z"), NOW, 60 * 60_000)).toMatchObject({ action: "skip" });
+        expect(gcDecision(row("2026-11-24T08:59:00Z"), NOW, 60 * 60_000).action).toBe("destroy");
+    });
+
+    it("an expiry that is not a full ISO-8601 time with a zone is never acted on", () => {
+        const row = (outputs: Record<string, unknown>, lab?: Record<string, unknown>) =>
+            labRow(
+                {
+                    summary: { name: "s", resourceCount: 1 },
+                    outputs: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { value: v, secret: false }])),
+                    config: lab ? { "nixlab:lab": { value: JSON.stringify(lab) } } : undefined,
+                },
+                NOW,
+            );
+        // Each of these Date.parse accepts (as some instant in the past); none is a full ISO time with a zone.
+        for (const bad of ["12", "2001", "2026-11-01", "2026-11-01T00:00:00", "2026-11-01 00:00:00Z", "Nov 1 2026", "Sun, 01 Nov 2026 00:00:00 GMT", "2026-02-30T00:00:00Z", "1"]) {
+            expect(Number.isFinite(Date.parse(bad)) || bad === "2026-02-30T00:00:00Z").toBe(true);
+            expect(gcDecision(row({ expiresAt: bad }), NOW)).toEqual({
+                action: "skip",
+                row: expect.objectContaining({ state: "bad-expiry" }) as unknown,
+                reason: `output expiresAt ${JSON.stringify(bad)} is not an ISO-8601 time with a zone (like 2026-11-24T18:00:00Z), skipped`,
+            });
+            // A bad value in the config is not outvoted by a valid, expired output either.
+            expect(gcDecision(row({ expiresAt: "2026-11-20T00:00:00Z" }, { expiresAt: bad }), NOW)).toMatchObject({
+                action: "skip",
+                reason: `nixlab:lab.expiresAt ${JSON.stringify(bad)} is not an ISO-8601 time with a zone (like 2026-11-24T18:00:00Z), skipped`,
+            });
+        }
+        for (const good of ["2026-11-20T00:00:00Z", "2026-11-20T00:00Z", "2026-11-20T01:00:00.123+01:00", "2026-11-19T23:00:00-01:00"]) {
+            expect(gcDecision(row({ expiresAt: good }), NOW).action).toBe("destroy");
+        }
     });
 
     it("planExpiry rejects a bad configured ttl with the key path", () => {

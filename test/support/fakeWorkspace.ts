@@ -60,6 +60,11 @@ export class FakeWorkspace implements LabWorkspace {
     readonly policyConfigsSeen: unknown[][] = [];
     /** A failure for every call of a method, whatever the stack (e.g. no CLI). */
     failAll?: Partial<Record<FakeMethod, Error>>;
+    /**
+     * Called as each call starts, before it fails or answers: lets a test change the backend
+     * between two reads, as another person or process would (an `up --ttl`, an update).
+     */
+    onCall?: (call: FakeCall, nth: number) => void;
 
     /** The harness sets it to the URL the command resolved, as the real workspace would be opened with. */
     constructor(public backendUrl = "file:///fake/.pulumi-state") {}
@@ -77,7 +82,9 @@ export class FakeWorkspace implements LabWorkspace {
     }
 
     private enter(method: FakeMethod, stack?: string, ...args: unknown[]): void {
-        this.calls.push({ method, stack, args });
+        const call = { method, stack, args };
+        this.calls.push(call);
+        this.onCall?.(call, this.calls.filter((c) => c.method === method && c.stack === stack).length);
         const err = this.failAll?.[method] ?? (stack ? this.scripts.get(stack)?.fail?.[method] : undefined);
         if (err) throw err;
     }
