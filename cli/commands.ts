@@ -6,9 +6,10 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { parseDuration, TTL_CEILING, TTL_FLOOR } from "../components/duration";
 import { CREDENTIALS, explainError, UsageError } from "./errors";
 import { StackFileError } from "./stackFiles";
-import { DEFAULT_GC_GRACE, EXPIRES_AT_KEY, TTL_KEY, gcDecision, parseDuration, labConfig, labRow, planExpiry, relative, shortTime, type ExpiryPlan, type LabConfigView, type LabRow } from "./labs";
+import { DEFAULT_GC_GRACE, EXPIRES_AT_KEY, TTL_KEY, gcDecision, labConfig, labRow, planExpiry, relative, shortTime, type ExpiryPlan, type LabConfigView, type LabRow } from "./labs";
 import { policyRun, type PolicyOptions, type PolicyRun } from "./policyConfig";
 import { describeChanges, Progress, type OutStream } from "./progress";
 import { sshArgs, sshTarget, writeKnownHosts } from "./ssh";
@@ -84,8 +85,9 @@ export class Cli {
 
     async up(stack: string, opts: { ttl?: string; yes?: boolean } & PolicyOptions): Promise<number> {
         const now = this.deps.now();
-        // Reject a bad --ttl and a missing or broken stack file before anything touches the backend.
-        if (opts.ttl !== undefined) planExpiry({}, opts.ttl, now);
+        // Reject a bad --ttl and a missing or broken stack file before anything touches the
+        // backend (the lab's own minTtl/maxTtl are applied once its config is read).
+        if (opts.ttl !== undefined) planExpiry({ minTtl: TTL_FLOOR, maxTtl: TTL_CEILING }, opts.ttl, now);
         this.deps.readStackFile(stack);
         const ws = await this.deps.openWorkspace(this.backendUrl);
         const created = await ws.ensureStack(stack);

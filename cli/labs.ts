@@ -3,19 +3,22 @@
  * outputs (never guessed from its name), and the pure decisions made from it: when a lab
  * expires, whether `gc` destroys it, what `up` writes as its expiry.
  */
+import { DEFAULT_LAB_TTL, DEFAULT_TTL_BOUNDS, parseDuration, ttlProblem, type TtlBounds } from "../components/duration";
 import { UsageError } from "./errors";
 import type { ConfigMap, OutputMap, StackInfo } from "./workspace";
 
 export const LAB_KEY = "nixlab:lab";
 export const EXPIRES_AT_KEY = "nixlab:lab.expiresAt";
 export const TTL_KEY = "nixlab:lab.ttl";
-export const DEFAULT_TTL = "8h";
+export const DEFAULT_TTL = DEFAULT_LAB_TTL;
 
 /** The parts of `nixlab:lab` the command line reads. */
 export interface LabConfigView {
     name?: string;
     owner?: string;
     ttl?: string;
+    minTtl?: string;
+    maxTtl?: string;
     expiresAt?: string;
     nodes?: unknown;
 }
@@ -184,23 +187,18 @@ export function gcDecision(row: LabRow, now: Date, graceMs: number = parseDurati
     return { action: "destroy", row };
 }
 
-const TTL_UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-
 /**
  * `8h` → milliseconds, or undefined when it is not a duration nixlab accepts. Same grammar
- * as `nixlab:lab.ttl` (components/spec.ts ttlMillis, a test keeps them equal); not imported
- * from there because spec.ts loads @pulumi/pulumi, which costs `nixlab --help` seconds.
+ * as `nixlab:lab.ttl` (components/duration.ts, shared with components/spec.ts).
  */
 export function parseTtl(ttl: string): number | undefined {
     const ms = parseDuration(ttl);
     return ms !== undefined && ms > 0 ? ms : undefined;
 }
 
-/** `15m` → milliseconds; `0m` is 0 (a grace period may be none). undefined if malformed. */
-export function parseDuration(s: string): number | undefined {
-    const m = /^(\d{1,9})([mhd])$/.exec(s);
-    if (!m) return undefined;
-    return Number(m[1]) * TTL_UNIT_MS[m[2] as keyof typeof TTL_UNIT_MS];
+/** The lab's own lifetime bounds (nixlab:lab.minTtl / maxTtl), else the defaults. */
+function boundsOf(lab: LabConfigView): TtlBounds {
+    return { min: str(lab.minTtl) ?? DEFAULT_TTL_BOUNDS.min, max: str(lab.maxTtl) ?? DEFAULT_TTL_BOUNDS.max };
 }
 
 export interface ExpiryPlan {
@@ -216,9 +214,12 @@ export interface ExpiryPlan {
  * new or expired one gets now + its configured ttl.
  */
 export function planExpiry(lab: LabConfigView, ttlFlag: string | undefined, now: Date): ExpiryPlan {
+    const bounds = boundsOf(lab);
+    const widen = `${LAB_KEY}.minTtl / maxTtl in the stack file`;
     if (ttlFlag !== undefined) {
-        const ms = parseTtl(ttlFlag);
-        if (ms === undefined) throw new UsageError(`--ttl ${JSON.stringify(ttlFlag)} is not a duration; use minutes, hours or days like 90m, 8h or 3d`);
+        const bad = ttlProblem(ttlFlag, bounds, widen);
+        if (bad) throw new UsageError(`--ttl ${JSON.stringify(ttlFlag)} ${bad}`);
+        const ms = parseTtl(ttlFlag)!;
         const expiresAt = new Date(now.getTime() + ms).toISOString();
         return {
             expiresAt,
@@ -234,8 +235,9 @@ export function planExpiry(lab: LabConfigView, ttlFlag: string | undefined, now:
         return { expiresAt: current, writes: [], reason: `keeps ${EXPIRES_AT_KEY} (pass --ttl to extend)` };
     }
     const ttl = str(lab.ttl) ?? DEFAULT_TTL;
-    const ms = parseTtl(ttl);
-    if (ms === undefined) throw new UsageError(`${TTL_KEY} is ${JSON.stringify(ttl)}, not a duration; use 90m, 8h or 3d`);
+    const bad = ttlProblem(ttl, bounds, widen);
+    if (bad) throw new UsageError(`${TTL_KEY} ${JSON.stringify(ttl)} ${bad}`);
+    const ms = parseTtl(ttl)!;
     const expiresAt = new Date(now.getTime() + ms).toISOString();
     return { expiresAt, writes: [{ key: EXPIRES_AT_KEY, value: expiresAt }], reason: `${TTL_KEY} ${ttl}` };
 }

@@ -4,6 +4,7 @@
  * this works on the resolved, defaulted `LabSpec`.
  */
 import { z } from "zod";
+import { DEFAULT_LAB_TTL, parseDuration, TTL_CEILING, TTL_DEFAULT_MAX, TTL_DEFAULT_MIN, TTL_FLOOR, ttlProblem } from "./duration";
 import { ConfigError, Problem, keyPath, show, zodProblems } from "./problems";
 
 export const ARCHES = ["x86_64", "aarch64"] as const;
@@ -31,6 +32,10 @@ const dnsLabel = z
     });
 
 const ttl = z.string().regex(/^\d+[mhd]$/, { error: "must be a duration like 90m, 8h or 3d" });
+/** minTtl / maxTtl: a duration within TTL_FLOOR..TTL_CEILING. */
+const ttlBound = z.string().refine((t) => ttlProblem(t, { min: TTL_FLOOR, max: TTL_CEILING }) === undefined, {
+    error: `must be a duration from ${TTL_FLOOR} to ${TTL_CEILING}, like 10m or 90d`,
+});
 
 const cidrV4 = z.string().refine(isCidrV4, { error: "must be an IPv4 CIDR like 10.77.0.0/24" });
 
@@ -143,7 +148,9 @@ export const labConfigSchema = z.strictObject({
             error: "must be an email or user name: 1-64 characters of A-Z a-z 0-9 _ . @ + -",
         })
         .meta({ description: "Who to ask about this lab; goes into the `nixlab:owner` tag." }),
-    ttl: ttl.optional().meta({ description: "How long the lab should live; becomes the `nixlab:expires-at` tag.", default: "8h" }),
+    ttl: ttl.optional().meta({ description: "How long the lab should live (minTtl..maxTtl); becomes the `nixlab:expires-at` tag.", default: "8h" }),
+    minTtl: ttlBound.optional().meta({ description: "Shortest ttl (and nearest expiresAt) accepted; at least 1m.", default: "10m" }),
+    maxTtl: ttlBound.optional().meta({ description: "Longest ttl (and furthest expiresAt) accepted; at most 365d.", default: "30d" }),
     expiresAt: z.iso
         .datetime({ offset: true, error: "must be an RFC 3339 time like 2026-11-24T18:00:00Z" })
         .optional()
@@ -245,7 +252,7 @@ export const NODE_DEFAULTS = {
  * (unique names, addresses fitting the CIDR, an image per arch). Throws one ConfigError
  * with every problem found.
  */
-export function parseLabConfig(raw: unknown, stackName: string): LabSpec {
+export function parseLabConfig(raw: unknown, stackName: string, now: Date = new Date()): LabSpec {
     if (raw === undefined) {
         throw new ConfigError([
             {
@@ -258,7 +265,7 @@ export function parseLabConfig(raw: unknown, stackName: string): LabSpec {
     const parsed = labConfigSchema.safeParse(raw);
     if (!parsed.success) throw new ConfigError(zodProblems(LAB_CONFIG_KEY, raw, parsed.error));
     const spec = resolveLab(parsed.data, stackName);
-    const problems = checkLab(spec, parsed.data);
+    const problems = [...checkLifetime(parsed.data, now), ...checkLab(spec, parsed.data)];
     if (problems.length > 0) throw new ConfigError(problems);
     return spec;
 }
@@ -315,7 +322,7 @@ export function resolveLab(cfg: LabConfig, stackName: string): LabSpec {
     return {
         name: cfg.name ?? labNameFromStack(stackName),
         owner: cfg.owner,
-        ttl: cfg.ttl ?? "8h",
+        ttl: cfg.ttl ?? DEFAULT_LAB_TTL,
         expiresAt: cfg.expiresAt,
         network: {
             cidr: cfg.network?.cidr ?? "10.77.0.0/24",
@@ -327,6 +334,39 @@ export function resolveLab(cfg: LabConfig, stackName: string): LabSpec {
         nodes,
         tags: cfg.tags ?? {},
     };
+}
+
+/**
+ * ttl and expiresAt within minTtl..maxTtl (10m..30d by default), and an expiresAt that
+ * has not passed: a 99999999d ttl would otherwise pass here and throw a RangeError in
+ * the Clock at `up`, and a past expiresAt deploys a lab `nixlab gc` destroys at once.
+ */
+function checkLifetime(cfg: LabConfig, now: Date): Problem[] {
+    const problems: Problem[] = [];
+    const bounds = { min: cfg.minTtl ?? TTL_DEFAULT_MIN, max: cfg.maxTtl ?? TTL_DEFAULT_MAX };
+    const widen = `${LAB_CONFIG_KEY}.minTtl / maxTtl`;
+    if (parseDuration(bounds.min)! > parseDuration(bounds.max)!) {
+        problems.push({ path: `${LAB_CONFIG_KEY}.minTtl`, message: `${show(bounds.min)} is longer than maxTtl ${show(bounds.max)}; make minTtl the shorter one` });
+        return problems;
+    }
+    const ttl = cfg.ttl ?? DEFAULT_LAB_TTL;
+    const bad = ttlProblem(ttl, bounds, widen);
+    if (bad) problems.push({ path: `${LAB_CONFIG_KEY}.ttl`, message: `${show(ttl)} ${bad}` });
+    if (cfg.expiresAt !== undefined) {
+        const left = Date.parse(cfg.expiresAt) - now.getTime();
+        if (left <= 0) {
+            problems.push({
+                path: `${LAB_CONFIG_KEY}.expiresAt`,
+                message: `${show(cfg.expiresAt)} has already passed (it is ${now.toISOString()}); remove it, or run \`nixlab up <stack> --ttl 8h\` to set a new one`,
+            });
+        } else if (left > parseDuration(bounds.max)!) {
+            problems.push({
+                path: `${LAB_CONFIG_KEY}.expiresAt`,
+                message: `${show(cfg.expiresAt)} is more than the maximum lab lifetime ${bounds.max} from now (${now.toISOString()}); choose an earlier time, or raise the maximum with ${widen}`,
+            });
+        }
+    }
+    return problems;
 }
 
 /** Cross-field checks that the schema cannot express. */
@@ -440,8 +480,7 @@ export function nodeAddress(lab: LabSpec, node: NodeSpec): string {
 
 /** Parse a ttl like 90m/8h/3d into milliseconds. */
 export function ttlMillis(t: string): number {
-    const m = /^(\d+)([mhd])$/.exec(t);
-    if (!m) throw new Error(`bad ttl ${t}`);
-    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "m" | "h" | "d"];
-    return Number(m[1]) * unit;
+    const ms = parseDuration(t);
+    if (ms === undefined) throw new Error(`bad ttl ${t}`);
+    return ms;
 }

@@ -143,9 +143,33 @@ describe("argument handling", () => {
         const ws = new FakeWorkspace().addStack("dev", {}, stackFile());
         const r = await nixlab(ws, ["up", "dev", "--ttl", "8 hours", "--yes"]);
         expect(r.code).toBe(2);
-        expect(r.stderr).toBe('nixlab: --ttl "8 hours" is not a duration; use minutes, hours or days like 90m, 8h or 3d\n');
+        expect(r.stderr).toBe('nixlab: --ttl "8 hours" must be a duration like 90m, 8h or 3d (minutes, hours or days)\n');
         expect(r.opened).toEqual([]);
         expect(ws.calls).toEqual([]);
+    });
+
+    it("holds --ttl to 10m..30d unless the lab's own minTtl/maxTtl widen it; absurd values never reach the backend", async () => {
+        const refused = async (ttl: string, lab: Record<string, unknown> = LAB) => {
+            const ws = new FakeWorkspace().addStack("dev", {}, stackFile(lab));
+            const r = await nixlab(ws, ["up", "dev", "--ttl", ttl, "--yes"]);
+            expect(r.code).toBe(2);
+            expect(ws.log((c) => ["setConfig", "preview", "up"].includes(c.method))).toEqual([]);
+            return r.stderr;
+        };
+        expect(await refused("0m")).toBe('nixlab: --ttl "0m" is shorter than the minimum lab lifetime 1m; use at least 1m (or lower the minimum with nixlab:lab.minTtl / maxTtl in the stack file)\n');
+        expect(await refused("99999999d")).toBe(
+            'nixlab: --ttl "99999999d" is longer than the maximum lab lifetime 365d; use at most 365d (or raise the maximum with nixlab:lab.minTtl / maxTtl in the stack file, up to 365d)\n',
+        );
+        expect(await refused("9m")).toBe('nixlab: --ttl "9m" is shorter than the minimum lab lifetime 10m; use at least 10m (or lower the minimum with nixlab:lab.minTtl / maxTtl in the stack file)\n');
+        expect(await refused("31d")).toBe(
+            'nixlab: --ttl "31d" is longer than the maximum lab lifetime 30d; use at most 30d (or raise the maximum with nixlab:lab.minTtl / maxTtl in the stack file, up to 365d)\n',
+        );
+        expect(await refused("91d", { ...LAB, maxTtl: "90d" })).toContain('--ttl "91d" is longer than the maximum lab lifetime 90d');
+        // A wider maximum in the stack file lets a longer --ttl through.
+        const ws = new FakeWorkspace().addStack("dev", {}, stackFile({ ...LAB, maxTtl: "90d" }), { changeSummary: { create: 1 } });
+        const r = await nixlab(ws, ["up", "dev", "--ttl", "60d", "--yes"]);
+        expect(r.code).toBe(0);
+        expect(labOf(ws, "dev")).toMatchObject({ ttl: "60d", expiresAt: "2027-01-23T10:00:00.000Z" });
     });
 
     it("uses --backend, else PULUMI_BACKEND_URL, else the project's file backend", async () => {
@@ -787,7 +811,8 @@ describe("expiry rules", () => {
     });
 
     it("planExpiry rejects a bad configured ttl with the key path", () => {
-        expect(() => planExpiry({ ttl: "soon" }, undefined, NOW)).toThrow('nixlab:lab.ttl is "soon", not a duration; use 90m, 8h or 3d');
+        expect(() => planExpiry({ ttl: "soon" }, undefined, NOW)).toThrow('nixlab:lab.ttl "soon" must be a duration like 90m, 8h or 3d (minutes, hours or days)');
+        expect(() => planExpiry({ ttl: "99999999d" }, undefined, NOW)).toThrow('nixlab:lab.ttl "99999999d" is longer than the maximum lab lifetime 30d');
         expect(planExpiry({}, undefined, NOW)).toEqual({ expiresAt: "2026-11-24T18:00:00.000Z", writes: [{ key: "nixlab:lab.expiresAt", value: "2026-11-24T18:00:00.000Z" }], reason: "nixlab:lab.ttl 8h" });
     });
 });

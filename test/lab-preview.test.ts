@@ -27,6 +27,7 @@ beforeAll(async () => {
             nodes: { count: 1 },
         },
         "prev",
+        new Date("2026-11-24T10:00:00Z"),
     );
     result = await runOffline({
         stack: "prev",

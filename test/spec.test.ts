@@ -133,3 +133,52 @@ describe("address helpers", () => {
         expect(labNameFromStack("42")).toBe("lab");
     });
 });
+
+describe("lab lifetime bounds", () => {
+    const NOW = new Date("2026-11-24T10:00:00Z");
+    const lifetimeProblems = (extra: Record<string, unknown>): string[] => {
+        try {
+            parseLabConfig(base(extra), "dev", NOW);
+            return [];
+        } catch {
+            return configErrorLines(() => parseLabConfig(base(extra), "dev", NOW));
+        }
+    };
+
+    it("accepts 10m to 30d by default and refuses the rest, naming the bound and how to widen it", () => {
+        for (const ttl of ["10m", "8h", "30d", "720h"]) expect(lifetimeProblems({ ttl })).toEqual([]);
+        expect(lifetimeProblems({ ttl: "0m" })).toEqual([
+            'nixlab:lab.ttl: "0m" is shorter than the minimum lab lifetime 10m; use at least 10m (or lower the minimum with nixlab:lab.minTtl / maxTtl)',
+        ]);
+        expect(lifetimeProblems({ ttl: "9m" })).toEqual([
+            'nixlab:lab.ttl: "9m" is shorter than the minimum lab lifetime 10m; use at least 10m (or lower the minimum with nixlab:lab.minTtl / maxTtl)',
+        ]);
+        expect(lifetimeProblems({ ttl: "31d" })).toEqual([
+            'nixlab:lab.ttl: "31d" is longer than the maximum lab lifetime 30d; use at most 30d (or raise the maximum with nixlab:lab.minTtl / maxTtl, up to 365d)',
+        ]);
+        // Today this passes validation and throws RangeError in the Clock at `up`.
+        for (const ttl of ["99999999d", "999999999999d", "9999999999999999999m"]) expect(lifetimeProblems({ ttl })).toHaveLength(1);
+    });
+
+    it("minTtl / maxTtl widen the bounds, within 1m..365d", () => {
+        expect(lifetimeProblems({ ttl: "90d", maxTtl: "90d" })).toEqual([]);
+        expect(lifetimeProblems({ ttl: "2m", minTtl: "1m" })).toEqual([]);
+        expect(lifetimeProblems({ maxTtl: "400d" })).toEqual(['nixlab:lab.maxTtl: must be a duration from 1m to 365d, like 10m or 90d (got "400d")']);
+        expect(lifetimeProblems({ minTtl: "0m" })).toEqual(['nixlab:lab.minTtl: must be a duration from 1m to 365d, like 10m or 90d (got "0m")']);
+        expect(lifetimeProblems({ minTtl: "2d", maxTtl: "1d" })).toEqual(['nixlab:lab.minTtl: "2d" is longer than maxTtl "1d"; make minTtl the shorter one']);
+    });
+
+    it("refuses an expiresAt that has passed or lies beyond the maximum lifetime", () => {
+        expect(lifetimeProblems({ expiresAt: "2026-11-24T18:00:00Z" })).toEqual([]);
+        expect(lifetimeProblems({ expiresAt: "2026-11-24T09:59:59Z" })).toEqual([
+            'nixlab:lab.expiresAt: "2026-11-24T09:59:59Z" has already passed (it is 2026-11-24T10:00:00.000Z); remove it, or run `nixlab up <stack> --ttl 8h` to set a new one',
+        ]);
+        expect(lifetimeProblems({ expiresAt: "2026-11-24T10:00:00Z" })).toHaveLength(1);
+        expect(lifetimeProblems({ expiresAt: "2027-01-01T00:00:00Z" })).toEqual([
+            'nixlab:lab.expiresAt: "2027-01-01T00:00:00Z" is more than the maximum lab lifetime 30d from now (2026-11-24T10:00:00.000Z); choose an earlier time, or raise the maximum with nixlab:lab.minTtl / maxTtl',
+        ]);
+        expect(lifetimeProblems({ expiresAt: "2027-01-01T00:00:00Z", maxTtl: "60d" })).toEqual([]);
+        // Not a full time with a zone: refused by shape.
+        expect(lifetimeProblems({ expiresAt: "12" })).toEqual(['nixlab:lab.expiresAt: must be an RFC 3339 time like 2026-11-24T18:00:00Z (got "12")']);
+    });
+});

@@ -10,7 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { afterAll, beforeAll, expect } from "vitest";
+import { afterAll, beforeAll, expect, vi } from "vitest";
 import { parse, stringify } from "yaml";
 import type { BackendFactory } from "../../components/backend";
 import { Lab } from "../../components/lab";
@@ -76,6 +76,23 @@ export async function runStackWithArtifact(opts: StackRunOptions): Promise<Stack
     opts.edit?.(config);
 
     const common = { stack: opts.stack, preview: opts.mode === "preview", resources: opts.resources, calls: opts.calls };
+    // The program refuses an expiresAt that has passed; run it at a fixed time one hour
+    // before the fixed expiry so the run means the same whenever the suite runs.
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.parse(opts.expiresAt) - 3_600_000 });
+    try {
+        return await runProgram(opts, config, common, dir, artifactPath);
+    } finally {
+        vi.useRealTimers();
+    }
+}
+
+async function runProgram(
+    opts: StackRunOptions,
+    config: Record<string, Any>,
+    common: { stack: string; preview: boolean; resources?: ResourceHandler[]; calls?: Record<string, CallHandler> },
+    dir: string,
+    artifactPath: string,
+): Promise<StackRun> {
     let result: OfflineResult;
     let nodes: PlanNode[];
     if (opts.program === "index") {
