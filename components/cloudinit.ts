@@ -2,7 +2,7 @@
  * Renders each node's `#cloud-config`. Pure: keys come in as strings, so the rendering
  * is snapshot-tested and validated with cloud-init's own schema checker.
  */
-import { stringify } from "yaml";
+import { Document, isScalar, visit } from "yaml";
 import type { Problem } from "./problems";
 import type { LabSpec, NodeSpec } from "./spec";
 
@@ -35,7 +35,51 @@ export function readyCommand(node: NodeSpec): string {
     );
 }
 
-export function renderCloudConfig({ lab, node, keys }: CloudConfigInput): string {
+/**
+ * The implicit resolvers of PyYAML's SafeLoader (yaml/resolver.py), which cloud-init uses
+ * to read user-data: YAML 1.1, where `no` is false, `0644` is 420, `1:20` is 80 and
+ * `2001-12-14` is a date. A plain string matching any of them is read as something else,
+ * so it is written double-quoted. The `yaml` library quotes for its own YAML 1.1 schema
+ * too; this list is what the reader on the node does, and a test loads every rendering
+ * with PyYAML itself.
+ */
+const PYYAML_IMPLICIT: readonly RegExp[] = [
+    /^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$/,
+    /^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/,
+    /^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$/,
+    /^(?:<<)$/,
+    /^(?:~|null|Null|NULL|)$/,
+    /^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$/,
+    /^(?:=)$/,
+];
+
+/** True when PyYAML (YAML 1.1) would read this plain scalar as something other than a string. */
+export function readAsNonString11(s: string): boolean {
+    return PYYAML_IMPLICIT.some((re) => re.test(s));
+}
+
+/**
+ * YAML that cloud-init reads back as exactly `doc`: YAML 1.1 rules, and every string
+ * that YAML 1.1 would resolve to a bool, number, null, date or merge key double-quoted.
+ */
+export function stringifyYaml11(doc: unknown): string {
+    // Without the merge tag: it would claim the string "<<" and write it bare, which
+    // PyYAML then fails to construct (and cloud-init drops the whole document).
+    const d = new Document(doc, { version: "1.1", customTags: (tags) => tags.filter((t) => typeof t === "string" || t.tag !== "tag:yaml.org,2002:merge") });
+    visit(d, {
+        Scalar(_key, node) {
+            if (isScalar(node) && typeof node.value === "string" && readAsNonString11(node.value)) node.type = "QUOTE_DOUBLE";
+        },
+    });
+    return d.toString({ lineWidth: 0 });
+}
+
+export function renderCloudConfig(input: CloudConfigInput): string {
+    return "#cloud-config\n" + stringifyYaml11(cloudConfigDoc(input));
+}
+
+/** The cloud-config as data: what cloud-init must read back from renderCloudConfig. */
+export function cloudConfigDoc({ lab, node, keys }: CloudConfigInput): Record<string, unknown> {
     const doc: Record<string, unknown> = {
         hostname: node.name,
         // cloud-init owns the hostname (the images leave networking.hostName empty for it).
@@ -78,7 +122,7 @@ export function renderCloudConfig({ lab, node, keys }: CloudConfigInput): string
         }));
     }
     doc.runcmd = [...(extras.runcmd ?? []), ["sh", "-c", readyCommand(node)]];
-    return "#cloud-config\n" + stringify(doc, { lineWidth: 0 });
+    return doc;
 }
 
 function ensureNewline(s: string): string {
