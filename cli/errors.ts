@@ -161,7 +161,9 @@ export function explainError(e: unknown, ctx: ErrorContext): Explained {
             message: [
                 `The state backend ${ctx.backendUrl} encrypts stack secrets with a passphrase, and ${/incorrect|failed to decrypt/i.test(msg) ? "the one given is wrong" : "none is set"}.`,
                 "export PULUMI_CONFIG_PASSPHRASE='<passphrase>' (or PULUMI_CONFIG_PASSPHRASE_FILE=<file>) and use the same one for every command on this backend.",
-                "For a personal lab on the local file backend an empty passphrase is accepted: export PULUMI_CONFIG_PASSPHRASE=",
+                ctx.backendUrl.startsWith("file://")
+                    ? "On a local file backend nixlab uses ~/.config/nixlab/passphrase (created on first use) unless one of those is set; state created with an empty passphrase needs export PULUMI_CONFIG_PASSPHRASE= to be read."
+                    : "The team that shares this backend shares its passphrase: ask them for it, and keep it in a secret store (CI: a secret), never in the repository.",
             ].join("\n"),
         };
     }

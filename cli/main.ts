@@ -20,7 +20,7 @@ import { Command, CommanderError, Option } from "commander";
 import { Cli, EXIT, credentialsHelp, type CliDeps, type PolicyOptions } from "./commands";
 import { exitAfterFlush } from "./exit";
 import { readStackConfig, resolveStackFile } from "./stackFiles";
-import { createPulumiWorkspace, PROJECT_DIR, resolveBackendUrl } from "./workspace";
+import { backendEnv, createPulumiWorkspace, PROJECT_DIR, resolveBackendUrl } from "./workspace";
 
 interface GlobalOpts {
     backend?: string;
@@ -196,7 +196,7 @@ export function realDeps(): CliDeps {
         now: () => new Date(),
         projectDir: PROJECT_DIR,
         homeDir: os.homedir(),
-        openWorkspace: (backendUrl) => createPulumiWorkspace({ backendUrl, projectDir: PROJECT_DIR }),
+        openWorkspace: (backendUrl) => createPulumiWorkspace({ backendUrl, projectDir: PROJECT_DIR, env: backendEnv(backendUrl, process.env, os.homedir()) }),
         confirm: confirmOnTerminal(),
         runSsh,
         readStackFile: (stack) => readStackConfig(resolveStackFile(PROJECT_DIR, stack, undefined, false)),

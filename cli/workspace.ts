@@ -4,6 +4,7 @@
  * project; tests use `FakeWorkspace` (test/support/fakeWorkspace.ts), so every command's logic runs
  * without a CLI, a backend or a cloud.
  */
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { EngineEvent, OpMap } from "@pulumi/pulumi/automation";
@@ -17,6 +18,55 @@ export const PROJECT_DIR = path.resolve(__dirname, "..");
  */
 export function defaultBackendUrl(projectDir: string = PROJECT_DIR): string {
     return `file://${path.join(projectDir, ".pulumi-state")}`;
+}
+
+/**
+ * Where `nixlab` keeps the passphrase that encrypts secrets in local file backends: one
+ * per user, outside the project (so it is never committed, copied or archived with it).
+ */
+export function passphraseFile(env: NodeJS.ProcessEnv, homeDir: string): string {
+    return path.join(env.XDG_CONFIG_HOME || path.join(homeDir, ".config"), "nixlab", "passphrase");
+}
+
+/**
+ * Environment the Pulumi CLI needs for this backend beyond the user's own. A file backend
+ * encrypts stack secrets (operator and host private keys) with a passphrase; an empty one
+ * is no protection at all. Unless the user chose one (PULUMI_CONFIG_PASSPHRASE, even
+ * empty for existing state, or PULUMI_CONFIG_PASSPHRASE_FILE), nixlab creates a random
+ * one on first use, mode 0600 in a 0700 directory, and hands it over by file so it never
+ * appears in a process listing. Other backends (s3://, Pulumi Cloud) are shared by a
+ * team and need the team's passphrase or login: nothing is generated for them.
+ */
+export function backendEnv(backendUrl: string, env: NodeJS.ProcessEnv, homeDir: string): Record<string, string> {
+    if (!backendUrl.startsWith("file://")) return {};
+    if (env.PULUMI_CONFIG_PASSPHRASE !== undefined || env.PULUMI_CONFIG_PASSPHRASE_FILE) return {};
+    const file = passphraseFile(env, homeDir);
+    ensurePassphraseFile(file);
+    return { PULUMI_CONFIG_PASSPHRASE_FILE: file };
+}
+
+function ensurePassphraseFile(file: string): void {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    try {
+        // 32 random bytes; "wx": two nixlab runs racing on first use keep the first file.
+        fs.writeFileSync(file, randomBytes(32).toString("base64url"), { flag: "wx", mode: 0o600 });
+        return;
+    } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+    const st = fs.statSync(file);
+    if (!st.isFile() || st.size === 0) throw new Error(`${file} should hold the passphrase of your local Pulumi state but is ${st.isFile() ? "empty" : "not a file"}; remove it (only if no stack uses it) or set PULUMI_CONFIG_PASSPHRASE_FILE`);
+    if ((st.mode & 0o077) !== 0) {
+        throw new Error(`${file} holds the passphrase of your local Pulumi state but other users may read it (mode 0${(st.mode & 0o777).toString(8)}); run: chmod 600 ${file}`);
+    }
+}
+
+/** A file backend's directory, created 0700 (state holds encrypted secrets and every resource's inputs). */
+export function ensureStateDir(backendUrl: string): void {
+    const dir = backendUrl.slice("file://".length).split("?")[0]!;
+    if (fs.existsSync(dir)) return;
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(dir, 0o700);
 }
 
 /** `--backend` wins over PULUMI_BACKEND_URL, which wins over the project-local file backend. */
@@ -104,7 +154,7 @@ export async function createPulumiWorkspace(opts: PulumiWorkspaceOptions): Promi
     if (opts.backendUrl.startsWith("file://")) {
         // The CLI refuses to log in to a file backend whose directory does not exist. Made
         // only once a CLI was found, so a failed first try leaves nothing behind.
-        fs.mkdirSync(opts.backendUrl.slice("file://".length).split("?")[0]!, { recursive: true });
+        ensureStateDir(opts.backendUrl);
     }
     const select = (name: string) => auto.Stack.select(name, ws);
     // `color: "never"` keeps escape codes out of diagnostics we print ourselves.

@@ -13,6 +13,7 @@ import { missingStackFileMessage, StackFileError } from "../cli/stackFiles";
 import { commandError, FakeWorkspace } from "./support/fakeWorkspace";
 import { gcDecision, labRow, parseTtl, planExpiry } from "../cli/labs";
 import { run } from "../cli/main";
+import { backendEnv, ensureStateDir } from "../cli/workspace";
 import { describeChanges, Progress } from "../cli/progress";
 
 const NOW = new Date("2026-11-24T10:00:00.000Z");
@@ -848,5 +849,60 @@ describe("progress", () => {
         p.onEvent(step("resourcePreEvent", "create", "aws:ec2/instance:Instance", "kvm-node-2"));
         p.finish();
         expect(out).toContain("2 in progress: kvm-node-1, kvm-node-2");
+    });
+});
+
+describe("secrets at rest on the local file backend", () => {
+    const mode = (p: string) => fs.statSync(p).mode & 0o777;
+
+    it("creates a random passphrase file (0600 in a 0700 directory) on first use and reuses it", () => {
+        const env: NodeJS.ProcessEnv = {};
+        const first = backendEnv("file:///srv/nixlab/.pulumi-state", env, home);
+        const file = path.join(home, ".config", "nixlab", "passphrase");
+        expect(first).toEqual({ PULUMI_CONFIG_PASSPHRASE_FILE: file });
+        expect(mode(file)).toBe(0o600);
+        expect(mode(path.dirname(file))).toBe(0o700);
+        const phrase = fs.readFileSync(file, "utf8");
+        expect(phrase).toMatch(/^[A-Za-z0-9_-]{43}$/);
+        expect(backendEnv("file:///elsewhere/state", env, home)).toEqual({ PULUMI_CONFIG_PASSPHRASE_FILE: file });
+        expect(fs.readFileSync(file, "utf8")).toBe(phrase);
+        // Another user's file gets another random passphrase.
+        const other = fs.mkdtempSync(path.join(os.tmpdir(), "nixlab-cli-home2-"));
+        try {
+            backendEnv("file:///srv/nixlab/.pulumi-state", {}, other);
+            expect(fs.readFileSync(path.join(other, ".config/nixlab/passphrase"), "utf8")).not.toBe(phrase);
+        } finally {
+            fs.rmSync(other, { recursive: true, force: true });
+        }
+    });
+
+    it("honours XDG_CONFIG_HOME and the user's own passphrase, and generates none for shared backends", () => {
+        const xdg = path.join(home, "xdg");
+        expect(backendEnv("file:///s", { XDG_CONFIG_HOME: xdg }, home)).toEqual({ PULUMI_CONFIG_PASSPHRASE_FILE: path.join(xdg, "nixlab", "passphrase") });
+        fs.rmSync(xdg, { recursive: true });
+        expect(backendEnv("file:///s", { PULUMI_CONFIG_PASSPHRASE: "" }, home)).toEqual({});
+        expect(backendEnv("file:///s", { PULUMI_CONFIG_PASSPHRASE_FILE: "/run/secrets/p" }, home)).toEqual({});
+        expect(backendEnv("s3://team-labs", {}, home)).toEqual({});
+        expect(backendEnv("https://api.pulumi.com", {}, home)).toEqual({});
+        expect(fs.readdirSync(home)).toEqual([]);
+    });
+
+    it("refuses a passphrase file other users can read", () => {
+        const file = path.join(home, ".config", "nixlab", "passphrase");
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, "x", { mode: 0o644 });
+        fs.chmodSync(file, 0o644);
+        expect(() => backendEnv("file:///s", {}, home)).toThrow(`${file} holds the passphrase of your local Pulumi state but other users may read it (mode 0644); run: chmod 600 ${file}`);
+    });
+
+    it("creates the state directory 0700", () => {
+        const dir = path.join(home, "proj", ".pulumi-state");
+        const old = process.umask(0o022);
+        try {
+            ensureStateDir(`file://${dir}`);
+        } finally {
+            process.umask(old);
+        }
+        expect(mode(dir)).toBe(0o700);
     });
 });
