@@ -17,8 +17,8 @@ function nixlabConfig(): Record<string, string | undefined> {
 }
 
 const stack = pulumi.getStack();
-const { spec, backend } = loadProgramConfig(nixlabConfig(), stack, backendLoaders);
-const lab = new Lab(spec.name, { spec, backend, stack });
+const { spec, backend, placement } = loadProgramConfig(nixlabConfig(), stack, backendLoaders);
+const lab = new Lab(spec.name, { spec, backend, stack, placement });
 
 /** Per node: name, machine type, addresses, ssh command, host key fingerprint, readiness. */
 export const nodes = lab.nodes;

@@ -44,6 +44,11 @@ export function sshTarget(stack: string, outputs: OutputMap, nodeName: string): 
         throw new Error(`lab ${lab} (stack ${stack}) has no node ${JSON.stringify(nodeName)}; its nodes are: ${names.join(", ") || "none"}`);
     }
     const { sshHost, sshPort, user, proxyJump } = node;
+    // ssh would read a destination starting with "-" as an option (`-oProxyCommand=...`);
+    // `--` cannot be used here because options after the destination must still work.
+    for (const [k, v] of Object.entries({ sshHost, user, proxyJump })) {
+        if (typeof v === "string" && v.startsWith("-")) throw new Error(`node ${nodeName} of stack ${stack} has ${k} ${JSON.stringify(v)} in its outputs, which ssh would read as an option; refusing to run ssh`);
+    }
     if (!sshHost || sshPort === undefined || !user) {
         const missing = Object.entries({ sshHost, sshPort, user }).filter(([, v]) => v === undefined || v === "").map(([k]) => k);
         throw new Error(

@@ -2,11 +2,13 @@
  * Reads the stack's `nixlab:*` config once, validates all of it, and reports every
  * problem together. Backends never read config themselves.
  */
-import type { Backend, BackendFactory, BackendKind } from "./backend";
+import type { Backend, BackendFactory, BackendKind, Placement } from "./backend";
 import { BACKENDS } from "./backend";
 import { ConfigError, Problem, show } from "./problems";
+import { checkUserDataSize } from "./cloudinit";
+import { nameProblems } from "./names";
 import { closestKey } from "./schemaText";
-import { LabSpec, parseLabConfig } from "./spec";
+import { checkLabConfig, LabSpec, parseLabConfig } from "./spec";
 
 export const PROJECT = "nixlab";
 
@@ -16,6 +18,8 @@ export const CONFIG_KEYS = ["backend", "lab", ...BACKENDS] as const;
 export interface ProgramConfig {
     spec: LabSpec;
     backend: Backend;
+    /** The backend's placement of every node, already checked. */
+    placement: Placement;
 }
 
 /**
@@ -27,6 +31,7 @@ export function loadProgramConfig(
     config: Record<string, string | undefined>,
     stack: string,
     factories: { [k in BackendKind]: () => BackendFactory },
+    now: Date = new Date(),
 ): ProgramConfig {
     const problems: Problem[] = [];
     for (const key of Object.keys(config)) {
@@ -56,6 +61,7 @@ export function loadProgramConfig(
 
     let spec: LabSpec | undefined;
     let backend: Backend | undefined;
+    let placement: Placement | undefined;
     const collect = (fn: () => void) => {
         try {
             fn();
@@ -65,14 +71,38 @@ export function loadProgramConfig(
         }
     };
     const labRaw = parseJson(config.lab, "lab", problems);
-    if (labRaw !== UNPARSABLE) collect(() => (spec = parseLabConfig(labRaw, stack)));
+    if (labRaw === undefined) collect(() => parseLabConfig(labRaw, stack));
+    else if (labRaw !== UNPARSABLE) {
+        const checked = checkLabConfig(labRaw, stack, now);
+        spec = checked.spec;
+        problems.push(...checked.problems);
+    }
     if (kind) {
         const raw = parseJson(config[kind], kind, problems);
         // Only the chosen backend's loader runs: the others' code and SDKs never load.
         if (raw !== UNPARSABLE) collect(() => (backend = factories[kind]().fromConfig(raw)));
     }
-    if (problems.length > 0 || !spec || !backend) throw new ConfigError(problems);
-    return { spec, backend };
+    // Placement runs whenever the lab's shape and the backend config parse, so one run
+    // reports lab, backend and placement problems together.
+    if (spec && backend) {
+        const planned = placeLab(spec, backend);
+        placement = planned.placement;
+        problems.push(...planned.problems);
+    }
+    if (problems.length > 0 || !spec || !backend || !placement) throw new ConfigError(problems);
+    return { spec, backend, placement };
+}
+
+/**
+ * Everything that can be checked before a resource is registered: child names that config
+ * would make collide, the backend's capability check and machine choice, and user-data sizes.
+ */
+export function placeLab(spec: LabSpec, backend: Backend): { placement: Placement; problems: Problem[] } {
+    const placement = backend.place(spec);
+    return {
+        placement,
+        problems: [...nameProblems(spec, backend.naming), ...placement.problems, ...checkUserDataSize(spec, backend.userDataLimitBytes, backend.kind)],
+    };
 }
 
 function unknownConfigKey(key: string): string {

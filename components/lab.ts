@@ -3,8 +3,8 @@ import * as tls from "@pulumi/tls";
 import { labImageArtifact } from "../images/build";
 import type { Backend, BackendContext, LabNode, Placement } from "./backend";
 import { Clock } from "./clock";
-import { nameProblems } from "./names";
-import { checkUserDataSize, renderCloudConfig } from "./cloudinit";
+import { renderCloudConfig } from "./cloudinit";
+import { placeLab } from "./config";
 import { NodeAccess, renderAnsibleInventory, renderKnownHosts, renderSshConfig, sshCommand } from "./outputs";
 import { ConfigError } from "./problems";
 import { Arch, LabSpec, nodeAddress, ttlMillis } from "./spec";
@@ -17,6 +17,8 @@ export interface LabArgs {
     backend: Backend;
     /** Stack name, for the `nixlab:stack` tag. @default - the current Pulumi stack */
     stack?: string;
+    /** The checked placement from loadProgramConfig. @default - computed (and checked) here */
+    placement?: Placement;
     /** Directory relative image paths and the flake are resolved against. @default - process.cwd() */
     projectDir?: string;
 }
@@ -44,12 +46,7 @@ export interface NodeOutput {
  * collide. Throws one ConfigError with all problems.
  */
 export function planLab(spec: LabSpec, backend: Backend): Placement {
-    const placement = backend.place(spec);
-    const problems = [
-        ...nameProblems(spec, backend.naming),
-        ...placement.problems,
-        ...checkUserDataSize(spec, backend.userDataLimitBytes, backend.kind),
-    ];
+    const { placement, problems } = placeLab(spec, backend);
     if (problems.length > 0) throw new ConfigError(problems);
     return placement;
 }
@@ -71,7 +68,7 @@ export class Lab extends pulumi.ComponentResource {
         super("nixlab:index:Lab", name, {}, opts);
         const { spec, backend } = args;
         const stack = args.stack ?? pulumi.getStack();
-        const placement = planLab(spec, backend);
+        const placement = args.placement ?? planLab(spec, backend);
 
         const expiresAt: pulumi.Output<string> = spec.expiresAt
             ? pulumi.output(spec.expiresAt)

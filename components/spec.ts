@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { DEFAULT_LAB_TTL, parseDuration, TTL_CEILING, TTL_DEFAULT_MAX, TTL_DEFAULT_MIN, TTL_FLOOR, ttlProblem } from "./duration";
 import { ConfigError, Problem, keyPath, show, zodProblems } from "./problems";
+import { sshPublicKeyProblem } from "./sshkey";
 
 export const ARCHES = ["x86_64", "aarch64"] as const;
 export type Arch = (typeof ARCHES)[number];
@@ -37,7 +38,19 @@ const ttlBound = z.string().refine((t) => ttlProblem(t, { min: TTL_FLOOR, max: T
     error: `must be a duration from ${TTL_FLOOR} to ${TTL_CEILING}, like 10m or 90d`,
 });
 
-const cidrV4 = z.string().refine(isCidrV4, { error: "must be an IPv4 CIDR like 10.77.0.0/24" });
+/** Any IPv4 CIDR with its host bits clear (who may reach SSH: public ranges allowed). */
+const cidrV4 = z.string().superRefine((s, ctx) => {
+    const problem = cidrV4Problem(s);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+
+
+/**
+ * Characters XML 1.0 cannot hold at all, escaped or not (tags land in libvirt's
+ * <metadata>): C0 controls other than tab/newline/CR, lone surrogates, U+FFFE/U+FFFF.
+ */
+// eslint-disable-next-line no-control-regex
+const NOT_XML_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 // Descriptions and defaults live in each schema's .meta(): the README's configuration
 // reference is generated from them (npm run docs), and validation messages come from the
@@ -50,7 +63,10 @@ const tags = z.record(
         })
         // gc, list and the policy pack trust nixlab:* tags; only the program writes them.
         .refine((k) => !k.startsWith("nixlab:"), { error: "tag keys starting with nixlab: are reserved for nixlab's own tags; rename the key" }),
-    z.string().max(255, { error: "tag values are at most 255 characters" }),
+    z
+        .string()
+        .max(255, { error: "tag values are at most 255 characters" })
+        .refine((v) => !NOT_XML_CHAR.test(v), { error: "tag values must not hold control characters (other than tab and newline) or unpaired surrogates: they cannot be written into XML metadata" }),
 );
 
 const writeFile = z.strictObject({
@@ -157,7 +173,9 @@ export const labConfigSchema = z.strictObject({
         .meta({ description: "Absolute expiry; `nixlab up --ttl` writes it.", defaultText: "creation time + ttl" }),
     network: z
         .strictObject({
-            cidr: cidrV4.optional().meta({ description: "The lab's private network; node i gets address .10+i.", default: "10.77.0.0/24" }),
+            cidr: cidrV4
+                .optional()
+                .meta({ description: "The lab's private network (RFC 1918 or 100.64.0.0/10, at most a /16); node i gets address .10+i.", default: "10.77.0.0/24" }),
             sshIngressCidrs: z
                 .array(cidrV4)
                 .optional()
@@ -182,8 +200,9 @@ export const labConfigSchema = z.strictObject({
                 .meta({ description: "Login user created by cloud-init, with passwordless sudo and groups kvm + libvirtd.", default: "lab" }),
             sshAuthorizedKeys: z
                 .array(
-                    z.string().regex(/^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( .*)?$/, {
-                        error: "must be an OpenSSH public key line like \"ssh-ed25519 AAAA... you@host\"",
+                    z.string().superRefine((k, ctx) => {
+                        const problem = sshPublicKeyProblem(k);
+                        if (problem) ctx.addIssue({ code: "custom", message: problem });
                     }),
                 )
                 .min(1, { error: "needs at least one key, or nobody can log in (password login is disabled)" })
@@ -262,12 +281,21 @@ export function parseLabConfig(raw: unknown, stackName: string, now: Date = new 
             },
         ]);
     }
-    const parsed = labConfigSchema.safeParse(raw);
-    if (!parsed.success) throw new ConfigError(zodProblems(LAB_CONFIG_KEY, raw, parsed.error));
-    const spec = resolveLab(parsed.data, stackName);
-    const problems = [...checkLifetime(parsed.data, now), ...checkLab(spec, parsed.data)];
-    if (problems.length > 0) throw new ConfigError(problems);
+    const { spec, problems } = checkLabConfig(raw, stackName, now);
+    if (problems.length > 0 || !spec) throw new ConfigError(problems);
     return spec;
+}
+
+/**
+ * parseLabConfig without the throw: every problem, and the resolved lab whenever its shape
+ * is right (even with cross-field problems), so later stages (placement) can still report
+ * theirs in the same run.
+ */
+export function checkLabConfig(raw: unknown, stackName: string, now: Date = new Date()): { spec?: LabSpec; problems: Problem[] } {
+    const parsed = labConfigSchema.safeParse(raw);
+    if (!parsed.success) return { problems: zodProblems(LAB_CONFIG_KEY, raw, parsed.error) };
+    const spec = resolveLab(parsed.data, stackName);
+    return { spec, problems: [...checkLifetime(parsed.data, now), ...checkLab(spec, parsed.data)] };
 }
 
 function mergeNode(defaults: LabConfig["defaults"], node: z.infer<typeof nodeDefaults>) {
@@ -393,6 +421,8 @@ function checkLab(spec: LabSpec, cfg: LabConfig): Problem[] {
             vols.add(v.name);
         });
     }
+    const cidrProblem = labCidrProblem(spec.network.cidr);
+    if (cidrProblem) problems.push({ path: `${LAB_CONFIG_KEY}.network.cidr`, message: `${show(spec.network.cidr)} ${cidrProblem}` });
     // Nodes get fixed addresses from .10 on (the first addresses are the gateway/DHCP on
     // most clouds), so the CIDR must hold them all.
     const prefix = Number(spec.network.cidr.split("/")[1]);
@@ -439,15 +469,46 @@ function checkLab(spec: LabSpec, cfg: LabConfig): Problem[] {
 }
 
 export function isCidrV4(s: string): boolean {
+    return cidrV4Problem(s) === undefined;
+}
+
+/** Why `s` is not an IPv4 CIDR with clear host bits, or undefined. */
+export function cidrV4Problem(s: string): string | undefined {
     const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(s);
-    if (!m) return false;
-    const octets = m.slice(1, 5).map(Number);
-    const prefix = Number(m[5]);
-    if (octets.some((o) => o > 255) || prefix > 32) return false;
+    const octets = m ? m.slice(1, 5).map(Number) : [];
+    const prefix = m ? Number(m[5]) : NaN;
+    if (!m || octets.some((o) => o > 255) || prefix > 32) return "must be an IPv4 CIDR like 10.77.0.0/24";
     // Host bits must be zero: 10.0.0.5/24 is almost always a typo for 10.0.0.0/24 or /32.
     const ip = ipToInt(octets);
     const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
-    return (ip & ~mask) >>> 0 === 0;
+    if ((ip & ~mask) >>> 0 !== 0) {
+        const network = `${intToIp((ip & mask) >>> 0)}/${prefix}`;
+        return `has host bits set: ${intToIp(ip)} is not the first address of a /${prefix}; the network is ${network} (or write ${intToIp(ip)}/32 for one address)`;
+    }
+    return undefined;
+}
+
+/** Private ranges a lab network may use: RFC 1918 and RFC 6598 shared address space. */
+const PRIVATE_V4: readonly { cidr: string; base: number; prefix: number }[] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"].map((cidr) => {
+    const [a, p] = cidr.split("/");
+    return { cidr, base: ipToInt(a!.split(".").map(Number)), prefix: Number(p) };
+});
+/** The largest lab network: more is a DHCP range no lab needs (checkLab bounds the small end by node count). */
+export const LAB_CIDR_MIN_PREFIX = 16;
+
+/**
+ * Why a (well-formed) CIDR cannot be a lab network: it must lie inside a private range
+ * (a public one would shadow real addresses on every node and the hypervisor), and be a
+ * /16 or smaller.
+ */
+export function labCidrProblem(s: string): string | undefined {
+    const [addr, p] = s.split("/");
+    const ip = ipToInt(addr!.split(".").map(Number));
+    const prefix = Number(p);
+    const inside = PRIVATE_V4.find((r) => prefix >= r.prefix && (ip & ((~0 << (32 - r.prefix)) >>> 0)) >>> 0 === r.base);
+    if (!inside) return `is not a private range; use a network inside ${PRIVATE_V4.map((r) => r.cidr).join(", ")} (like 10.77.0.0/24)`;
+    if (prefix < LAB_CIDR_MIN_PREFIX) return `is a /${prefix}; a lab network is at most a /${LAB_CIDR_MIN_PREFIX} (a /24 holds 244 nodes)`;
+    return undefined;
 }
 
 function ipToInt(octets: number[]): number {

@@ -160,7 +160,7 @@ describe("refusals", () => {
     });
 
     it("fails when no key is of a type Azure takes", () => {
-        const ecdsa = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY= bob@host";
+        const ecdsa = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBAyI1T2pBi6BopJoy14++6p5QZ5cm2xcYSJ6jWE6nQ/DxEdSBnOOnqBbudUMWuVp8I1kqblg6nTVGNhEB1yxe9s= bob@host";
         expect(problems(lab({ user: { sshAuthorizedKeys: [ecdsa] }, nodes: { count: 1 } }))).toEqual([
             "nixlab:lab.user.sshAuthorizedKeys: Azure accepts only ssh-rsa and ssh-ed25519 keys for the VM's admin user (password login is off), " +
                 "and none of the 1 key is of those types; add an ed25519 key (ssh-keygen -t ed25519)",

@@ -637,6 +637,16 @@ describe("nixlab ssh", () => {
         });
     }
 
+    it("refuses outputs whose host, user or jump host ssh would read as an option", async () => {
+        for (const [field, value] of [["sshHost", "-oProxyCommand=touch /tmp/x"], ["user", "-F/tmp/cfg"], ["proxyJump", "-oProxyCommand=x"]] as const) {
+            const ws = new FakeWorkspace().addStack("dev", { resourceCount: 10, outputs: deployedOutputs("2026-11-24T18:00:00Z", { nodes: { "node-1": { ...NODES["node-1"], [field]: value } } }) });
+            const r = await nixlab(ws, ["ssh", "dev", "node-1"]);
+            expect(r.code).toBe(1);
+            expect(r.sshRuns).toEqual([]);
+            expect(r.stderr).toContain(`node node-1 of stack dev has ${field} ${JSON.stringify(value)} in its outputs, which ssh would read as an option; refusing to run ssh`);
+        }
+    });
+
     it("writes the pinned known_hosts and runs ssh with alias, port, jump host and extra args", async () => {
         const r = await nixlab(deployed(), ["ssh", "dev", "node-2", "--", "-L", "8080:localhost:80"], { sshExit: 3 });
         expect(r.code).toBe(3);

@@ -32,6 +32,29 @@ describe("loadProgramConfig", () => {
         ]);
     });
 
+    it("reports lab, backend-choice and placement problems in one run", () => {
+        // Cross-field lab problems (duplicate names, a public CIDR, a lifetime too long) do not
+        // stop placement: its refusals (metal on libvirt, a too-long volume name) come too.
+        const labWithEverything = JSON.stringify({
+            owner: "alice",
+            ttl: "90d",
+            network: { cidr: "8.8.8.0/24" },
+            user: { sshAuthorizedKeys: [KEY] },
+            nodes: [
+                { name: "a", kvm: "metal" },
+                { name: "a", kvm: "none", volumes: [{ name: "a-very-long-volume-name", sizeGiB: 1 }] },
+            ],
+        });
+        expect(problems({ lab: labWithEverything, gcp: JSON.stringify({ project: "p" }) })).toEqual([
+            'nixlab:gcp: is set but nixlab:backend is "libvirt"; remove it or set nixlab:backend: gcp',
+            'nixlab:lab.ttl: "90d" is longer than the maximum lab lifetime 30d; use at most 30d (or raise the maximum with nixlab:lab.minTtl / maxTtl, up to 365d)',
+            'nixlab:lab.nodes[1].name: duplicate node name "a" (also nodes[0]); node names must be unique',
+            'nixlab:lab.network.cidr: "8.8.8.0/24" is not a private range; use a network inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10 (like 10.77.0.0/24)',
+            expect.stringMatching(/^nixlab:lab\.nodes\[0\]\.kvm: is "metal", but libvirt nodes are virtual machines/) as unknown as string,
+            expect.stringMatching(/^nixlab:lab\.nodes\[1\]\.volumes\[0\]\.name: "a-very-long-volume-name" is 23 characters/) as unknown as string,
+        ]);
+    });
+
     it("names an unknown backend and lists the known ones", () => {
         expect(problems({ backend: "vmware", lab })).toEqual([
             'nixlab:backend: unknown backend "vmware"; choose one of libvirt, aws, gcp, azure, openstack',

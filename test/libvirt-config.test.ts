@@ -234,15 +234,35 @@ describe("hypervisorSshFor: ssh to the hypervisor the way libvirt's ssh transpor
     it("follows the URI's user, port, keyfile and command", () => {
         expect(hypervisorSshFor("qemu+ssh://ops@hv1.example.com:2222/system?keyfile=/k/id&command=/usr/local/bin/myssh")).toEqual({
             command: "/usr/local/bin/myssh",
-            args: ["-p", "2222", "-i", "/k/id", "ops@hv1.example.com"],
+            args: ["-p", "2222", "-i", "/k/id", "--", "ops@hv1.example.com"],
         });
     });
 
     it("defaults to plain ssh and skips host key checks only where the URI says no_verify", () => {
-        expect(hypervisorSshFor("qemu+ssh://hv1/system")).toEqual({ command: "ssh", args: ["hv1"] });
+        expect(hypervisorSshFor("qemu+ssh://hv1/system")).toEqual({ command: "ssh", args: ["--", "hv1"] });
         expect(hypervisorSshFor("qemu+ssh://root@hv1/system?no_verify=1")).toEqual({
             command: "ssh",
-            args: ["-o", "StrictHostKeyChecking=no", "root@hv1"],
+            args: ["-o", "StrictHostKeyChecking=no", "--", "root@hv1"],
         });
+    });
+});
+
+describe("a libvirt URI cannot smuggle ssh options", () => {
+    it("refuses a host or user beginning with '-' (libvirt and nixlab would hand it to ssh)", () => {
+        expect(configError({ uri: "qemu+ssh://-oProxyCommand=touch%20pwned/system" })).toBe(
+            `${HEAD}nixlab:libvirt.uri: the host "-oProxyCommand=touch%20pwned" begins with "-", which ssh would read as an option; give the hypervisor's real host name or address (got "qemu+ssh://-oProxyCommand=touch%20pwned/system")`,
+        );
+        expect(configError({ uri: "qemu+ssh://-oProxyCommand=x@hv1/system" })).toContain('the user "-oProxyCommand=x" begins with "-"');
+    });
+
+    it("reports a bad URI and a lone uefiVarsTemplate together", () => {
+        expect(configError({ uri: "qemu+ssh://-x/system", uefiVarsTemplate: "/v.fd" })).toMatch(/^nixlab: invalid stack configuration \(2 problems\):\n  - nixlab:libvirt\.uri: .*\n  - nixlab:libvirt\.uefiVarsTemplate: /);
+    });
+
+    it("puts -- before the destination whenever nixlab runs ssh to the hypervisor", () => {
+        for (const uri of ["qemu+ssh://hv1/system", "qemu+ssh://ops@hv1:2222/system?keyfile=/k&no_verify=1"]) {
+            const args = hypervisorSshFor(uri)!.args;
+            expect(args[args.length - 2]).toBe("--");
+        }
     });
 });

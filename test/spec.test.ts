@@ -64,7 +64,7 @@ describe("parseLabConfig", () => {
                 network: { cidr: "10.0.0.5/24" },
             }),
         ).toEqual([
-            'nixlab:lab.network.cidr: must be an IPv4 CIDR like 10.77.0.0/24 (got "10.0.0.5/24")',
+            'nixlab:lab.network.cidr: has host bits set: 10.0.0.5 is not the first address of a /24; the network is 10.0.0.0/24 (or write 10.0.0.5/32 for one address) (got "10.0.0.5/24")',
             "nixlab:lab.nodes[0].memoryGiB: must be at least 0.5 (got 0.1)",
             'nixlab:lab.nodes[1].arch: must be one of `x86_64` or `aarch64` (got "riscv64")',
             "nixlab:lab.nodes[1].colour: unknown key; allowed here: `name`, `arch`, `vcpus`, `memoryGiB`, `rootDiskGiB`, `volumes`, `kvm`, `machineType`, `cloudInit`, `tags`",
@@ -180,5 +180,57 @@ describe("lab lifetime bounds", () => {
         expect(lifetimeProblems({ expiresAt: "2027-01-01T00:00:00Z", maxTtl: "60d" })).toEqual([]);
         // Not a full time with a zone: refused by shape.
         expect(lifetimeProblems({ expiresAt: "12" })).toEqual(['nixlab:lab.expiresAt: must be an RFC 3339 time like 2026-11-24T18:00:00Z (got "12")']);
+    });
+});
+
+describe("the lab network is a private range of a sensible size", () => {
+    const cidrProblems = (cidr: string): string[] => {
+        try {
+            parseLabConfig(base({ network: { cidr } }), "dev");
+            return [];
+        } catch {
+            return configErrorLines(() => parseLabConfig(base({ network: { cidr } }), "dev"));
+        }
+    };
+
+    it("accepts RFC 1918 and 100.64.0.0/10 networks from /16 to what the nodes need", () => {
+        for (const c of ["10.0.0.0/16", "10.77.0.0/24", "10.255.255.0/28", "172.16.0.0/24", "172.31.255.0/24", "192.168.122.0/24", "100.64.0.0/24", "100.127.255.0/24"]) {
+            expect(cidrProblems(c), c).toEqual([]);
+        }
+    });
+
+    it("refuses public ranges, ranges straddling a private block, and networks larger than /16", () => {
+        const publicRange = (c: string) =>
+            `nixlab:lab.network.cidr: "${c}" is not a private range; use a network inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10 (like 10.77.0.0/24)`;
+        for (const c of ["8.8.8.0/24", "203.0.113.0/24", "172.32.0.0/24", "172.15.0.0/24", "192.169.0.0/24", "100.128.0.0/24", "100.63.0.0/24", "11.0.0.0/24", "0.0.0.0/24"]) {
+            expect(cidrProblems(c), c).toEqual([publicRange(c)]);
+        }
+        // Starts inside 172.16/12 but is larger than it.
+        expect(cidrProblems("172.0.0.0/8")).toEqual([publicRange("172.0.0.0/8")]);
+        expect(cidrProblems("10.0.0.0/8")).toEqual(['nixlab:lab.network.cidr: "10.0.0.0/8" is a /8; a lab network is at most a /16 (a /24 holds 244 nodes)']);
+        expect(cidrProblems("10.0.0.0/15")).toHaveLength(1);
+    });
+
+    it("names host bits set as the problem, with the network meant", () => {
+        expect(cidrProblems("10.77.0.1/24")).toEqual([
+            'nixlab:lab.network.cidr: has host bits set: 10.77.0.1 is not the first address of a /24; the network is 10.77.0.0/24 (or write 10.77.0.1/32 for one address) (got "10.77.0.1/24")',
+        ]);
+        expect(cidrProblems("192.168.1.77/20")).toEqual([
+            'nixlab:lab.network.cidr: has host bits set: 192.168.1.77 is not the first address of a /20; the network is 192.168.0.0/20 (or write 192.168.1.77/32 for one address) (got "192.168.1.77/20")',
+        ]);
+        expect(configErrorLines(() => parseLabConfig(base({ network: { sshIngressCidrs: ["203.0.113.7/24"] } }), "dev"))).toEqual([
+            'nixlab:lab.network.sshIngressCidrs[0]: has host bits set: 203.0.113.7 is not the first address of a /24; the network is 203.0.113.0/24 (or write 203.0.113.7/32 for one address) (got "203.0.113.7/24")',
+        ]);
+    });
+});
+
+describe("tag values are XML-safe", () => {
+    it("refuses characters XML cannot hold, accepts everything escaping handles", () => {
+        for (const v of ["a\u0000b", "esc\u001b[0m", "\u0007", "\ufffe", "\ud800x"]) {
+            expect(configErrorLines(() => parseLabConfig(base({ tags: { team: v } }), "dev"))).toEqual([
+                `nixlab:lab.tags.team: tag values must not hold control characters (other than tab and newline) or unpaired surrogates: they cannot be written into XML metadata (got ${JSON.stringify(v)})`,
+            ]);
+        }
+        expect(parseLabConfig(base({ tags: { team: `<a href="x">&'\t\n😀</a>` } }), "dev").tags.team).toBe(`<a href="x">&'\t\n😀</a>`);
     });
 });

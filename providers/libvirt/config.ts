@@ -3,7 +3,7 @@
  * nothing below reads config again.
  */
 import { z } from "zod";
-import { ConfigError, show, zodProblems } from "../../components/problems";
+import { ConfigError, show, zodProblems, type Problem } from "../../components/problems";
 import { ARCHES, type Arch } from "../../components/spec";
 
 export const CONFIG_KEY = "nixlab:libvirt";
@@ -115,16 +115,16 @@ export function parseLibvirtConfig(raw: unknown): LibvirtConfig {
     const parsed = libvirtConfigSchema.safeParse(raw ?? {});
     if (!parsed.success) throw new ConfigError(zodProblems(CONFIG_KEY, raw, parsed.error));
     const c = parsed.data;
+    const problems: Problem[] = [];
     const badUri = c.uri === undefined ? undefined : uriProblem(c.uri);
-    if (badUri) throw new ConfigError([{ path: `${CONFIG_KEY}.uri`, message: `${badUri} (got ${show(c.uri)})` }]);
+    if (badUri) problems.push({ path: `${CONFIG_KEY}.uri`, message: `${badUri} (got ${show(c.uri)})` });
     if (c.uefiVarsTemplate && !c.uefiLoader) {
-        throw new ConfigError([
-            {
-                path: `${CONFIG_KEY}.uefiVarsTemplate`,
-                message: "is set without uefiLoader; set both (a code/vars pair from the same firmware build) or neither",
-            },
-        ]);
+        problems.push({
+            path: `${CONFIG_KEY}.uefiVarsTemplate`,
+            message: "is set without uefiLoader; set both (a code/vars pair from the same firmware build) or neither",
+        });
     }
+    if (problems.length > 0) throw new ConfigError(problems);
     return {
         uri: c.uri ?? LIBVIRT_DEFAULTS.uri,
         accelerator: c.accelerator ?? LIBVIRT_DEFAULTS.accelerator,
@@ -195,6 +195,9 @@ export function hypervisorSshFor(uri: string): { command: string; args: string[]
             ...(target.port ? ["-p", String(target.port)] : []),
             ...(target.keyfile ? ["-i", target.keyfile] : []),
             ...(noVerify ? ["-o", "StrictHostKeyChecking=no"] : []),
+            // `--`: the destination is never read as an option (uriProblem refuses a host or
+            // user starting with "-" too; this holds for state written before that check).
+            "--",
             `${target.user ? `${target.user}@` : ""}${target.host}`,
         ],
     };
@@ -205,6 +208,12 @@ export function uriProblem(uri: string): string | undefined {
     const m = /^([a-z0-9]+)(?:\+([a-z0-9]+))?:\/\/([^/]*)\//.exec(uri);
     if (!m) return undefined;
     if (m[1] !== "qemu") return `driver ${JSON.stringify(m[1])} is not QEMU; nixlab drives QEMU/KVM guests only (use qemu:///system or qemu+ssh://user@host/system)`;
+    // ssh (and libvirt's ssh transport, which runs `ssh [-l user] host`) would read a
+    // destination starting with "-" as an option: `-oProxyCommand=...` runs a command.
+    const target = parseUri(uri);
+    for (const [part, value] of [["host", target.host], ["user", target.user]] as const) {
+        if (value?.startsWith("-")) return `the ${part} ${JSON.stringify(value)} begins with "-", which ssh would read as an option; give the hypervisor's real host name or address`;
+    }
     const remote = m[3] !== "";
     if (remote && m[2] !== "ssh") {
         return `remote transport ${JSON.stringify(m[2] ?? "tls")} is not supported: nixlab reads serial logs and reaches nodes over ssh; use qemu+ssh://user@host/system`;
