@@ -200,10 +200,13 @@ export const labConfigSchema = z.strictObject({
                 .meta({ description: "Login user created by cloud-init, with passwordless sudo and groups kvm + libvirtd.", default: "lab" }),
             sshAuthorizedKeys: z
                 .array(
-                    z.string().superRefine((k, ctx) => {
-                        const problem = sshPublicKeyProblem(k);
-                        if (problem) ctx.addIssue({ code: "custom", message: problem });
-                    }),
+                    z
+                        .string()
+                        .superRefine((k, ctx) => {
+                            const problem = sshPublicKeyProblem(k);
+                            if (problem) ctx.addIssue({ code: "custom", message: problem });
+                        })
+                        .meta({ expected: 'an OpenSSH public key line like "ssh-ed25519 AAAA... you@host" (ed25519, rsa, ecdsa-sha2-nistp256/384/521 or sk-*)' }),
                 )
                 .min(1, { error: "needs at least one key, or nobody can log in (password login is disabled)" })
                 .meta({ description: "OpenSSH public keys allowed to log in; password login is off." }),
