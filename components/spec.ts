@@ -24,6 +24,13 @@ export type ImageFormat = (typeof IMAGE_FORMATS)[number];
 
 export const LAB_CONFIG_KEY = "nixlab:lab";
 
+/**
+ * Most nodes in one lab, counted or named alike. Keeps every derived number in range
+ * (user-mode ports base+i, addresses .10+i) and the plan small: 10,000 named nodes ran
+ * the plan out of memory before this cap.
+ */
+export const MAX_NODES = 64;
+
 // RFC 1123 label, kept short because clouds append suffixes to resource names
 // (GCP names max 63, Azure storage accounts 24) and hostnames end up in DNS.
 const dnsLabel = z
@@ -127,7 +134,7 @@ const namedNode = z.strictObject({
     ...nodeFields,
 });
 const countedNodes = z.strictObject({
-    count: z.number().int().min(1).max(64).meta({ description: "How many identical nodes." }),
+    count: z.number().int().min(1).max(MAX_NODES).meta({ description: "How many identical nodes." }),
     namePrefix: dnsLabel.optional().meta({ description: "Nodes are named `<namePrefix>-1`, `<namePrefix>-2` ...", default: "node" }),
     ...nodeFields,
 });
@@ -215,7 +222,7 @@ export const labConfigSchema = z.strictObject({
     image: image.optional().meta({ description: "Where the node image comes from." }),
     defaults: nodeDefaults.optional().meta({ description: "Node fields applied to every node; a node's own value wins." }),
     nodes: z
-        .union([countedNodes, z.array(namedNode).min(1)])
+        .union([countedNodes, z.array(namedNode).min(1).max(MAX_NODES, { error: `at most ${MAX_NODES} nodes in one lab` })])
         .meta({
             description: "The nodes: `{count, namePrefix, ...node fields}` for identical nodes, or a list of `{name, ...node fields}`.",
             expected: "either a list of nodes like [{ name: builder }, { name: runner }] or { count: 2, namePrefix: node }",
@@ -295,6 +302,12 @@ export function parseLabConfig(raw: unknown, stackName: string, now: Date = new 
  * theirs in the same run.
  */
 export function checkLabConfig(raw: unknown, stackName: string, now: Date = new Date()): { spec?: LabSpec; problems: Problem[] } {
+    // The cap bites before anything walks the list: a huge list would otherwise be parsed
+    // (and each bad entry reported) before its length is checked.
+    const nodes = raw && typeof raw === "object" ? (raw as { nodes?: unknown }).nodes : undefined;
+    if (Array.isArray(nodes) && nodes.length > MAX_NODES) {
+        return { problems: [{ path: `${LAB_CONFIG_KEY}.nodes`, message: `lists ${nodes.length} nodes; a lab has at most ${MAX_NODES} (split it into several labs)` }] };
+    }
     const parsed = labConfigSchema.safeParse(raw);
     if (!parsed.success) return { problems: zodProblems(LAB_CONFIG_KEY, raw, parsed.error) };
     const spec = resolveLab(parsed.data, stackName);

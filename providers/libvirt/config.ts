@@ -76,6 +76,22 @@ export const libvirtConfigSchema = z.strictObject({
                 "How long creating a node may wait for cloud-init to finish (the NIXLAB-READY line on its serial console) before failing with the console's last lines.",
             default: 900,
         }),
+    overcommit: z
+        .strictObject({
+            vcpus: z.number().min(1).max(64).optional().meta({ description: "The lab's total vCPUs may be up to this many times the hypervisor's CPUs.", default: 1 }),
+            memory: z.number().min(1).max(4).optional().meta({ description: "The lab's total memory may be up to this many times the hypervisor's memory.", default: 1 }),
+            disk: z
+                .number()
+                .min(1)
+                .max(100)
+                .optional()
+                .meta({ description: "The lab's disks (full virtual size) may be up to this many times the free space where the pool goes.", default: 1 }),
+        })
+        .optional()
+        .meta({
+            description:
+                "Before anything is created, the lab's total vCPUs, memory and disks are compared with the hypervisor's (virsh nodeinfo, df of the pool directory); a lab that does not fit is refused with the numbers unless these ratios allow it.",
+        }),
 });
 
 export type LibvirtConfigInput = z.infer<typeof libvirtConfigSchema>;
@@ -92,6 +108,8 @@ export interface LibvirtConfig {
     uefiVarsTemplate?: string;
     hypervisorArch: Arch;
     readyTimeoutSeconds: number;
+    /** Ratios of the hypervisor's capacity the lab may ask for; 1 = no overcommit. */
+    overcommit: { vcpus: number; memory: number; disk: number };
 }
 
 export const LIBVIRT_DEFAULTS = {
@@ -104,7 +122,9 @@ export const LIBVIRT_DEFAULTS = {
     // First boot of a NixOS image with cloud-init takes 1-3 minutes under KVM; 15 minutes
     // leaves room for TCG and slow disks without hiding a hung boot for an hour.
     readyTimeoutSeconds: 900,
-} as const satisfies Partial<LibvirtConfig>;
+    /** No overcommit of vCPUs, memory or disk unless the stack says so. */
+    overcommit: 1,
+} as const satisfies Partial<Record<keyof LibvirtConfig, unknown>>;
 
 /** Node's `process.arch` names → ours. */
 export function localArch(nodeArch: string = process.arch): Arch {
@@ -136,6 +156,11 @@ export function parseLibvirtConfig(raw: unknown): LibvirtConfig {
         uefiVarsTemplate: c.uefiVarsTemplate,
         hypervisorArch: c.hypervisorArch ?? localArch(),
         readyTimeoutSeconds: c.readyTimeoutSeconds ?? LIBVIRT_DEFAULTS.readyTimeoutSeconds,
+        overcommit: {
+            vcpus: c.overcommit?.vcpus ?? LIBVIRT_DEFAULTS.overcommit,
+            memory: c.overcommit?.memory ?? LIBVIRT_DEFAULTS.overcommit,
+            disk: c.overcommit?.disk ?? LIBVIRT_DEFAULTS.overcommit,
+        },
     };
 }
 

@@ -15,6 +15,8 @@ import { nodeAddress, type Arch, type LabSpec } from "../../components/spec";
 import { nodeTags } from "../../components/tags";
 import { shortHash, type ImageArtifact } from "../../images/artifact";
 import { CONFIG_KEY, hypervisorSshFor, parseLibvirtConfig, parseUri, proxyJumpFor, type LibvirtConfig } from "./config";
+import { OFFLINE_PLAN_ENV } from "../../images/build";
+import { CAPACITY_CHECK_ENV, checkCapacity, virshCapacityProbe, type CapacityProbe } from "./capacity";
 import { placeLibvirt } from "./place";
 import {
     cpuModeFor,
@@ -101,10 +103,22 @@ export class LibvirtBackend implements Backend<LibvirtNet, LibvirtImage, Libvirt
     readonly userDataLimitBytes = USER_DATA_LIMIT_BYTES;
     readonly naming = LIBVIRT_NAMING;
 
-    constructor(readonly config: LibvirtConfig) {}
+    constructor(
+        readonly config: LibvirtConfig,
+        /** How the hypervisor's capacity is read. @default - virsh nodeinfo and df on the hypervisor */
+        private readonly probe: CapacityProbe = virshCapacityProbe,
+    ) {}
 
     place(lab: LabSpec): Placement {
-        return placeLibvirt(lab, this.config);
+        const placement = placeLibvirt(lab, this.config);
+        // Only for a lab that is otherwise placeable (and never in the offline plan, which
+        // must not depend on, or reach, any hypervisor).
+        if (placement.problems.length > 0) return placement;
+        const offline = process.env[OFFLINE_PLAN_ENV] === "1";
+        const env = offline ? { ...process.env, [CAPACITY_CHECK_ENV]: "off" } : process.env;
+        const capacity = checkCapacity(lab, this.config, this.probe, { dryRun: pulumi.runtime.isDryRun(), env });
+        if (capacity.note && !offline) void pulumi.log.info(capacity.note);
+        return { ...placement, problems: capacity.problems };
     }
 
     createNetwork(ctx: BackendContext, name: string): LibvirtNet {

@@ -84,6 +84,16 @@ export function placeLibvirt(lab: LabSpec, cfg: LibvirtConfig): Placement {
             memoryGiB: node.memoryGiB,
         };
     }
+    if (cfg.networkMode === "user") {
+        // Node i's SSH is forwarded from base + i: every one must be a real TCP port.
+        const last = cfg.sshForwardBasePort + lab.nodes.length - 1;
+        if (last > 65535) {
+            problems.push({
+                path: `${CONFIG_KEY}.sshForwardBasePort`,
+                message: `${cfg.sshForwardBasePort} + ${lab.nodes.length} nodes would forward up to port ${last}, past 65535; use a base of at most ${65536 - lab.nodes.length}`,
+            });
+        }
+    }
     (lab.image.artifacts ?? []).forEach((a, i) => {
         const at = `${LAB_CONFIG_KEY}.image.artifacts[${i}]`;
         if (a.format === "tar.gz") {
