@@ -41,6 +41,7 @@ describe("nixlab:libvirt", () => {
             uefiVarsTemplate: undefined,
             hypervisorArch: localArch(),
             readyTimeoutSeconds: 900,
+            overcommit: { vcpus: 1, memory: 1, disk: 1 },
         });
     });
 
@@ -57,6 +58,7 @@ describe("nixlab:libvirt", () => {
                 uefiVarsTemplate: "/usr/share/OVMF/OVMF_VARS_4M.fd",
                 hypervisorArch: "aarch64",
                 readyTimeoutSeconds: 60,
+                overcommit: { vcpus: 4, disk: 2 },
             }),
         ).toEqual({
             uri: "qemu+ssh://alice@hv.example.com:2200/system?keyfile=/home/alice/.ssh/hv",
@@ -69,11 +71,12 @@ describe("nixlab:libvirt", () => {
             uefiVarsTemplate: "/usr/share/OVMF/OVMF_VARS_4M.fd",
             hypervisorArch: "aarch64",
             readyTimeoutSeconds: 60,
+            overcommit: { vcpus: 4, memory: 1, disk: 2 },
         });
     });
 
     it.each([
-        [{ urI: "x" }, "nixlab:libvirt.urI: unknown key; did you mean `uri`? (allowed here: `uri`, `accelerator`, `networkMode`, `sshForwardBasePort`, `poolDir`, `serialLogDir`, `uefiLoader`, `uefiVarsTemplate`, `hypervisorArch`, `readyTimeoutSeconds`)"],
+        [{ urI: "x" }, "nixlab:libvirt.urI: unknown key; did you mean `uri`? (allowed here: `uri`, `accelerator`, `networkMode`, `sshForwardBasePort`, `poolDir`, `serialLogDir`, `uefiLoader`, `uefiVarsTemplate`, `hypervisorArch`, `readyTimeoutSeconds`, `overcommit`)"],
         [{ accelerator: "hvf" }, 'nixlab:libvirt.accelerator: must be one of `kvm` or `tcg` (got "hvf")'],
         [{ networkMode: "bridge" }, 'nixlab:libvirt.networkMode: must be one of `nat` or `user` (got "bridge")'],
         [{ uri: "not a uri" }, 'nixlab:libvirt.uri: must be a libvirt URI like qemu:///system or qemu+ssh://user@host/system (got "not a uri")'],
@@ -93,7 +96,7 @@ describe("nixlab:libvirt", () => {
             { uefiVarsTemplate: "/x" },
             "nixlab:libvirt.uefiVarsTemplate: is set without uefiLoader; set both (a code/vars pair from the same firmware build) or neither",
         ],
-        ["qemu:///system", 'nixlab:libvirt: must be a mapping with keys `uri`, `accelerator`, `networkMode`, `sshForwardBasePort`, `poolDir`, `serialLogDir`, `uefiLoader`, `uefiVarsTemplate`, `hypervisorArch` and `readyTimeoutSeconds` (got "qemu:///system")'],
+        ["qemu:///system", 'nixlab:libvirt: must be a mapping with keys `uri`, `accelerator`, `networkMode`, `sshForwardBasePort`, `poolDir`, `serialLogDir`, `uefiLoader`, `uefiVarsTemplate`, `hypervisorArch`, `readyTimeoutSeconds` and `overcommit` (got "qemu:///system")'],
     ])("refuses %j", (raw, message) => {
         expect(configError(raw)).toBe(HEAD + message);
     });

@@ -23,7 +23,7 @@ const GENERIC =
 
 /** A minimal valid value for each block, to mutate one key at a time. */
 const VALID: Record<string, unknown> = {
-    "nixlab:lab": { owner: "alice", user: { sshAuthorizedKeys: ["ssh-ed25519 AAAA alice@x"] }, nodes: { count: 1 } },
+    "nixlab:lab": { owner: "alice", user: { sshAuthorizedKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBZOzhVcmTEVpg5oM2T3zXbZ1EAtLpIhrtZbUU2qmK1v alice@x"] }, nodes: { count: 1 } },
     "nixlab:libvirt": {},
     "nixlab:aws": { region: "eu-west-1" },
     "nixlab:gcp": { project: "my-kvm-lab" },
@@ -146,13 +146,13 @@ describe("the examples the issue and the README give", () => {
     const lab = (raw: unknown) => problemsOf((r) => parseLabConfig(r, "s"), raw).map((p) => `${p.path}: ${p.message}`);
 
     it("missing nodes / nodes: 3 / missing owner say what is expected", () => {
-        expect(lab({ owner: "a", user: { sshAuthorizedKeys: ["ssh-ed25519 AAAA a@b"] } })).toEqual([
+        expect(lab({ owner: "a", user: { sshAuthorizedKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBZOzhVcmTEVpg5oM2T3zXbZ1EAtLpIhrtZbUU2qmK1v a@b"] } })).toEqual([
             "nixlab:lab.nodes: is required: either a list of nodes like [{ name: builder }, { name: runner }] or { count: 2, namePrefix: node }",
         ]);
-        expect(lab({ owner: "a", user: { sshAuthorizedKeys: ["ssh-ed25519 AAAA a@b"] }, nodes: 3 })).toEqual([
+        expect(lab({ owner: "a", user: { sshAuthorizedKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBZOzhVcmTEVpg5oM2T3zXbZ1EAtLpIhrtZbUU2qmK1v a@b"] }, nodes: 3 })).toEqual([
             "nixlab:lab.nodes: must be either a list of nodes like [{ name: builder }, { name: runner }] or { count: 2, namePrefix: node } (got 3)",
         ]);
-        expect(lab({ user: { sshAuthorizedKeys: ["ssh-ed25519 AAAA a@b"] }, nodes: { count: 1 } })).toEqual([
+        expect(lab({ user: { sshAuthorizedKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBZOzhVcmTEVpg5oM2T3zXbZ1EAtLpIhrtZbUU2qmK1v a@b"] }, nodes: { count: 1 } })).toEqual([
             "nixlab:lab.owner: is required: an email or user name: 1-64 characters of A-Z a-z 0-9 _ . @ + -",
         ]);
     });
@@ -160,7 +160,7 @@ describe("the examples the issue and the README give", () => {
     it("the README's example error is what the program prints for that config", () => {
         const readme = fs.readFileSync(path.join(__dirname, "..", "README.md"), "utf8");
         const block = /```\n(nixlab: invalid stack configuration[\s\S]*?)\n```/.exec(readme)![1]!;
-        const raw = { user: { sshAuthorizedKeys: ["ssh-ed25519 AAAA a@b"] }, nodes: [{ name: "a" }, { name: "b", memoryGiB: 0.1, memoryGb: 2 }] };
+        const raw = { user: { sshAuthorizedKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBZOzhVcmTEVpg5oM2T3zXbZ1EAtLpIhrtZbUU2qmK1v a@b"] }, nodes: [{ name: "a" }, { name: "b", memoryGiB: 0.1, memoryGb: 2 }] };
         let message = "";
         try {
             parseLabConfig(raw, "s");
