@@ -113,7 +113,7 @@ describe("checkUserDataSize", () => {
  * Each document is loaded exactly that way, by the Debian package's own Python.
  */
 function loadAsCloudInit(docs: string[]): unknown[] {
-    const dir = mkdtempSync(join(tmpdir(), "nixlab-ci11-"));
+    const dir = tempDir("nixlab-ci11-");
     const files = docs.map((d, i) => {
         const f = join(dir, `user-data-${i}`);
         writeFileSync(f, d);
