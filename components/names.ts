@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 /**
  * Every name a lab's children get is built from config values: `<lab>-<node>`,
  * `<lab>-<node>-<volume>`, plus fixed suffixes per backend. Joined with '-', different
@@ -141,4 +142,31 @@ export function nameProblems(lab: LabSpec, scheme: NamingScheme): Problem[] {
         });
     }
     return problems;
+}
+
+// What makes a physical name unique to one stack (issue 9, item 8): two stacks may run labs of
+// the same name in one account/project; every name a cloud keys by carries the stack id.
+
+/** Hex digits of the stack id: 2^32 stacks before two share one by chance. */
+export const STACK_ID_LENGTH = 8;
+
+/**
+ * A short, stable id of the stack: hex of sha256 over the fully qualified stack name as
+ * the program sees it (`pulumi.getStack()`), so it is the same on every `up` of a stack and
+ * differs between stacks. Lowercase hex suits every cloud's name rules.
+ */
+export function stackId(stack: string): string {
+    return createHash("sha256").update(`nixlab-stack:${stack}`).digest("hex").slice(0, STACK_ID_LENGTH);
+}
+
+/**
+ * `${prefix}${stem}-${suffix}` in at most `max` characters: the stem (the free-form part,
+ * e.g. a lab name) is cut, and trailing '-' dropped, so that the prefix and the unique
+ * suffix always survive whole. Throws if even an empty stem cannot fit (a programming error).
+ */
+export function fitName(prefix: string, stem: string, suffix: string, max: number): string {
+    const room = max - prefix.length - suffix.length - 1;
+    if (room < 1) throw new Error(`nixlab: name ${prefix}…-${suffix} cannot fit ${max} characters`);
+    const cut = stem.length > room ? stem.slice(0, room).replace(/-+$/, "") : stem;
+    return `${prefix}${cut}-${suffix}`;
 }

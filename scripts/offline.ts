@@ -19,6 +19,11 @@ export interface RecordedResource {
     inputs: Record<string, unknown>;
     /** The resource options the engine would get (as the monitor request carries them). */
     options: ResourceOptionsView;
+    /**
+     * Per input, the resources its value came from (`<type> <name>`): what the engine would
+     * re-plan when one of them is replaced. Not shown in plans (the inputs say it already).
+     */
+    inputDependencies: Record<string, string[]>;
     /** Filled in once the handler answered. */
     id?: string;
     state?: Record<string, unknown>;
@@ -104,6 +109,19 @@ export function optionsOfRequest(req: RegisterRequestLike): ResourceOptionsView 
     if (explicit.length > 0) out.dependsOn = explicit;
     const secrets = list(req.getAdditionalsecretoutputsList());
     if (secrets) out.additionalSecretOutputs = secrets;
+    return out;
+}
+
+/** Per input property, the resources (`<type> <name>`) its value depends on. */
+export function inputDependenciesOfRequest(req: RegisterRequestLike): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    req.getPropertydependenciesMap().forEach((deps, key) => {
+        const urns = deps.getUrnsList();
+        if (urns.length > 0) out[key] = urns.map((u) => {
+            const { type, name } = urnParts(u);
+            return `${type} ${name}`;
+        }).sort();
+    });
     return out;
 }
 
@@ -199,6 +217,7 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineResult> {
     const duplicates: string[] = [];
     /** Mock monitor URN (what the SDK sees as a parent) → engine URN. */
     const engineUrns = new Map<string, string>();
+    const inputDeps = new Map<string, Record<string, string[]>>();
     const handlers = opts.resources ?? [];
     const calls = opts.calls ?? {};
 
@@ -214,6 +233,7 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineResult> {
                 custom: args.custom ?? true,
                 inputs: args.inputs,
                 options: options.get(key) ?? {},
+                inputDependencies: inputDeps.get(key) ?? {},
             };
             recorded.push(rec);
             for (const h of handlers) {
@@ -265,6 +285,7 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineResult> {
             if (parent.type !== "pulumi:pulumi:Stack") parents.set(key, parent.name);
         }
         options.set(key, optionsOfRequest(req));
+        inputDeps.set(key, inputDependenciesOfRequest(req));
         return register(req, cb);
     };
 

@@ -6,6 +6,7 @@
  *
  * Writes test/__snapshots__/plan-aws-arm64.json.
  */
+import { stackId } from "../components/names";
 import { describe, expect, it } from "vitest";
 import { factory } from "../providers/aws";
 import { describeValue } from "../scripts/offline";
@@ -81,7 +82,7 @@ describe("aws-arm64 plan", () => {
 
     it("registers an arm64 UEFI AMI from the imported snapshot", () => {
         expect(one("aws:ec2/ami:Ami", "kvm-arm-image-aarch64-ami").inputs).toMatchObject({
-            name: `nixlab-kvm-arm-${SHA.slice(0, 16)}`,
+            name: `nixlab-kvm-arm-${stackId(STACK)}-${SHA.slice(0, 16)}`,
             architecture: "arm64",
             bootMode: "uefi",
             virtualizationType: "hvm",

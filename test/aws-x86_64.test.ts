@@ -7,6 +7,7 @@
  * Writes test/__snapshots__/plan-aws-x86_64.json: review its diff in a pull request to see
  * what a change does to this stack.
  */
+import { stackId } from "../components/names";
 import { describe, expect, it } from "vitest";
 import { factory } from "../providers/aws";
 import { describeValue } from "../scripts/offline";
@@ -137,7 +138,7 @@ describe("aws-x86_64 plan", () => {
 
         const ami = one("aws:ec2/ami:Ami", "kvm-x86-image-x86_64-ami").inputs;
         expect(ami).toMatchObject({
-            name: `nixlab-kvm-x86-${short}`,
+            name: `nixlab-kvm-x86-${stackId(STACK)}-${short}`,
             virtualizationType: "hvm",
             architecture: "x86_64",
             bootMode: "legacy-bios",
@@ -145,7 +146,7 @@ describe("aws-x86_64 plan", () => {
             imdsSupport: "v2.0",
             rootDeviceName: "/dev/xvda",
         });
-        expect(describeValue(ami.ebsBlockDevices)).toEqual([{ deviceName: "/dev/xvda", snapshotId: "[unknown]", volumeType: "gp3", deleteOnTermination: true }]);
+        expect(describeValue(ami.ebsBlockDevices)).toEqual([{ deviceName: "/dev/xvda", snapshotId: "[unknown]", volumeType: "gp3", deleteOnTermination: true, iops: 3000 }]);
     });
 
     it("tags every taggable AWS resource with the lab tags (node resources also with nixlab:node and nixlab:kvm)", () => {

@@ -222,17 +222,21 @@ describe("nixlab:azure config", () => {
 });
 
 describe("physical names", () => {
-    it("derives lab-wide names from the lab", () => {
-        expect(resourceGroupName("kvm-azure")).toBe("nixlab-kvm-azure");
+    it("derives lab-wide names from the lab and the stack, so two stacks with one lab name never share a group", () => {
+        expect(resourceGroupName("kvm-azure", "azure-x86_64")).toBe("nixlab-kvm-azure-f75251ca");
+        expect(resourceGroupName("kvm-azure", "dev/azure-x86_64")).not.toBe(resourceGroupName("kvm-azure", "azure-x86_64"));
+        // Longest lab name: within Azure's 90 characters for a resource group.
+        expect(resourceGroupName("a".repeat(32), "org/project/stack").length).toBe(48);
         expect(galleryName("kvm-azure")).toBe("nixlab_kvm_azure");
         expect(vhdBlobName("aarch64", "0abc")).toBe("nixos-aarch64-0abc.vhd");
     });
 
     it("gives storage accounts a stable, globally-unique-shaped name", () => {
-        const name = storageAccountName(SUB, "kvm-azure");
+        const name = storageAccountName(SUB, "kvm-azure", "s1");
         expect(name).toMatch(/^nixlab[0-9a-f]{16}$/);
-        expect(name).toBe(storageAccountName(SUB.toUpperCase(), "kvm-azure"));
-        expect(name).not.toBe(storageAccountName(SUB, "other"));
+        expect(name).toBe(storageAccountName(SUB.toUpperCase(), "kvm-azure", "s1"));
+        expect(name).not.toBe(storageAccountName(SUB, "other", "s1"));
+        expect(name).not.toBe(storageAccountName(SUB, "kvm-azure", "s2"));
     });
 
     it("turns a content hash into a deterministic Major.Minor.Patch version", () => {

@@ -4,17 +4,18 @@
  * (base64, secret), the admin key, the readiness check per node, and the stack outputs.
  */
 import { describe, expect, it } from "vitest";
-import { galleryImageVersionName, storageAccountName } from "../providers/azure/names";
+import { galleryImageVersionName, resourceGroupName, storageAccountName } from "../providers/azure/names";
 import { revealValue } from "../scripts/offline";
 import { namedKeys, readyCommands } from "./support/fakeCloud";
 import { fixedVhd, oneOf, useStackRun, type Any } from "./support/stackRun";
 
 const STACK = "azure-x86_64";
+const RG = resourceGroupName("kvm-azure", STACK);
 const SUB = "00000000-0000-0000-0000-000000000000";
-const RG_ID = `/subscriptions/${SUB}/resourceGroups/nixlab-kvm-azure`;
+const RG_ID = `/subscriptions/${SUB}/resourceGroups/${RG}`;
 const SHA = "9f".repeat(32);
 const EXPIRES = "2026-11-24T18:00:00Z";
-const ACCOUNT = storageAccountName(SUB, "kvm-azure");
+const ACCOUNT = storageAccountName(SUB, "kvm-azure", STACK);
 const SAS = "sv=2022-11-02&sr=b&sp=rcwd&sig=abc";
 const USER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBZOzhVcmTEVpg5oM2T3zXbZ1EAtLpIhrtZbUU2qmK1v alice@laptop";
 
@@ -91,7 +92,7 @@ describe("azure-x86_64 up (mocked Azure)", () => {
         expect(sasCalls).toEqual([
             {
                 accountName: ACCOUNT,
-                resourceGroupName: "nixlab-kvm-azure",
+                resourceGroupName: RG,
                 canonicalizedResource: `/blob/${ACCOUNT}/vhds/${blobName}`,
                 resource: "b",
                 permissions: "rcwd",
@@ -112,7 +113,7 @@ describe("azure-x86_64 up (mocked Azure)", () => {
         expect(JSON.stringify(get("pulumi-nodejs:dynamic/nixlab:AzurePageBlob", "kvm-azure-image-x86_64-vhd").inputs.sas)).toContain("1b47061264138c4ac30d75fd1eb44270");
         expect(inputsOf("azure-native:compute:GalleryImage", "kvm-azure-image-x86_64-definition")).toMatchObject({
             galleryName: "nixlab_kvm_azure",
-            resourceGroupName: "nixlab-kvm-azure",
+            resourceGroupName: RG,
         });
         expect(inputsOf("azure-native:compute:GalleryImageVersion", "kvm-azure-image-x86_64")).toMatchObject({
             galleryName: "nixlab_kvm_azure",

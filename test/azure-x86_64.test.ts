@@ -142,7 +142,7 @@ describe("azure-x86_64 plan", () => {
         });
         const account = one("azure-native:storage:StorageAccount", "kvm-azure-net-images");
         expect(account).toMatchObject({
-            accountName: storageAccountName("00000000-0000-0000-0000-000000000000", "kvm-azure"),
+            accountName: storageAccountName("00000000-0000-0000-0000-000000000000", "kvm-azure", STACK),
             kind: "StorageV2",
             enableHttpsTrafficOnly: true,
             minimumTlsVersion: "TLS1_2",

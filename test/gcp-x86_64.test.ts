@@ -5,6 +5,7 @@
  *
  * Writes test/__snapshots__/plan-gcp-x86_64.json.
  */
+import { stackId } from "../components/names";
 import { describe, expect, it } from "vitest";
 import { factory } from "../providers/gcp";
 import { describeValue, revealValue } from "../scripts/offline";
@@ -109,7 +110,7 @@ describe("gcp-x86_64 plan", () => {
         expect(object.name).toBe(`nixlab/${short}.tar.gz`);
         expect(await (object.source as { path: Promise<string> }).path).toBe(run.artifactPath);
         const image = one("gcp:compute/image:Image", "kvm-gce-image-x86_64").inputs;
-        expect(image.name).toBe(`nixlab-kvm-gce-${short}`);
+        expect(image.name).toBe(`nixlab-kvm-gce-${stackId(STACK)}-${short}`);
         expect(describeValue(image.rawDisk)).toEqual({ source: "[unknown]", containerType: "TAR" });
         expect(image.guestOsFeatures).toEqual([{ type: "VIRTIO_SCSI_MULTIQUEUE" }, { type: "GVNIC" }, { type: "IDPF" }, { type: "UEFI_COMPATIBLE" }]);
     });

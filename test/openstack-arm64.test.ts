@@ -4,6 +4,7 @@
  * and get no volumes; the kvm: none client boots from a volume and carries the scratch
  * volume; the aarch64 image says UEFI and the `virt` machine.
  */
+import { stackId } from "../components/names";
 import { describe, expect, it } from "vitest";
 import { QCOW2_MAGIC, ofType, oneOf, planInputs as inputs, planSnapshot, useStackRun } from "./support/stackRun";
 
@@ -56,7 +57,7 @@ describe("openstack-arm64 plan", () => {
 
     it("marks the image aarch64, UEFI, virt machine", () => {
         expect(one("openstack:images/image:Image", "kvm-os-arm-image-aarch64")).toMatchObject({
-            name: `nixlab-kvm-os-arm-nixos-aarch64-${SHA.slice(0, 16)}`,
+            name: `nixlab-kvm-os-arm-${stackId(STACK)}-nixos-aarch64-${SHA.slice(0, 16)}`,
             diskFormat: "qcow2",
             containerFormat: "bare",
             properties: { architecture: "aarch64", hw_machine_type: "virt", hw_firmware_type: "uefi", os_type: "linux", os_distro: "nixos", nixlab_image_hash: SHA },

@@ -10,7 +10,7 @@ import { OPENSTACK_USER_DATA_LIMIT_BYTES, openstackBackend } from "../providers/
 import { parseOpenStackConfig, type OpenStackConfig } from "../providers/openstack/config";
 import { placeOpenStack } from "../providers/openstack/place";
 import { glanceDiskFormat, imageProperties } from "../providers/openstack/resources";
-import { NEUTRON_TAGS, NOVA_TAGS, tagList } from "../providers/openstack/tags";
+import { NEUTRON_TAGS, NOVA_TAGS, novaMetadata, novaMetadataProblems, tagList } from "../providers/openstack/tags";
 import { configErrorLines, minimalLab, problemLines } from "./support/problems";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ alice@laptop";
@@ -249,5 +249,39 @@ describe("Glance image properties", () => {
         expect(OPENSTACK_USER_DATA_LIMIT_BYTES).toBe(49149);
         expect(Buffer.alloc(OPENSTACK_USER_DATA_LIMIT_BYTES).toString("base64").length).toBeLessThanOrEqual(65535);
         expect(Buffer.alloc(OPENSTACK_USER_DATA_LIMIT_BYTES + 1).toString("base64").length).toBeGreaterThan(65535);
+    });
+});
+
+describe("server metadata (Nova keys match ^[a-zA-Z0-9-_:. ]{1,255}$)", () => {
+    it("maps each character Nova refuses in a key to '_', keeps values, and places the lab", () => {
+        expect(novaMetadata({ "team/cost-center": "a/b=c", "owner@": "x", "plain.key:1": "y", "k+=": "z" })).toEqual({
+            "team_cost-center": "a/b=c",
+            "owner_": "x",
+            "plain.key:1": "y",
+            "k__": "z",
+        });
+        expect(problems(lab({ tags: { "team/cost-center": "x" }, nodes: [{ name: "n", tags: { "a@b": "y" } }] }))).toEqual([]);
+    });
+
+    it("refuses two tag keys that become one metadata key, naming both", () => {
+        expect(problems(lab({ tags: { "team/a": "1" }, nodes: [{ name: "n", tags: { team_a: "2" } }] }))).toEqual([
+            'nixlab:lab.tags.team/a: tag key "team/a" and "team_a" (nixlab:lab.nodes[0].tags.team_a) both become the Nova metadata key "team_a" ' +
+                "(Nova allows only ^[a-zA-Z0-9-_:. ]{1,255}$ in keys; others become '_'); rename one of them",
+        ]);
+    });
+
+    it("refuses more metadata items than Nova's default quota of 128", () => {
+        const tags = Object.fromEntries(Array.from({ length: 122 }, (_, i) => [`k${i}`, "v"]));
+        expect(problems(lab({ tags, nodes: [{ name: "n" }] }))).toEqual([]);
+        const more = { ...tags, k122: "v" };
+        expect(problems(lab({ tags: more, nodes: [{ name: "n" }] }))).toEqual([
+            "nixlab:lab.nodes[0].tags: the node would carry 129 server metadata items (6 of them nixlab:*), more than Nova's default quota of 128 (metadata_items); use fewer tags",
+        ]);
+    });
+
+    it("holds values to Nova's 255 characters", () => {
+        expect(novaMetadataProblems([{ key: "k", value: "v".repeat(256), path: "nixlab:lab.tags.k" }], 6, "nixlab:lab.nodes[0]")).toEqual([
+            { path: "nixlab:lab.tags.k", message: "is 256 characters; Nova server metadata values hold at most 255: shorten it" },
+        ]);
     });
 });

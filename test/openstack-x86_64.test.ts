@@ -5,10 +5,13 @@
  * properties, tags on every taggable resource, the security group rules, the user-data
  * field, and keeps a snapshot.
  */
+import { stackId } from "../components/names";
 import { describe, expect, it } from "vitest";
 import { QCOW2_MAGIC, ofType, oneOf, planInputs as inputs, planSnapshot, providerRecorder, useStackRun } from "./support/stackRun";
 
 const STACK = "openstack-x86_64";
+/** The stack id in every OpenStack name (components/names.ts). */
+const SID = stackId(STACK);
 const SHA = "7e".repeat(32);
 const EXPIRES = "2026-11-24T18:00:00Z";
 const LAB_TAGS = { "nixlab:lab": "kvm-os", "nixlab:owner": "alice@example.com", "nixlab:stack": STACK, "nixlab:expires-at": EXPIRES };
@@ -81,7 +84,7 @@ describe("openstack-x86_64 plan", () => {
         for (const [i, node] of ["node-1", "node-2"].entries()) {
             const vm = one("openstack:compute/instance:Instance", `kvm-os-${node}`);
             expect(vm).toEqual({
-                name: `kvm-os-${node}`,
+                name: `kvm-os-${SID}-${node}`,
                 flavorName: "kvm.large",
                 blockDevices: [{ sourceType: "image", uuid: "[unknown]", destinationType: "volume", volumeSize: 40, bootIndex: 0, deleteOnTermination: true }],
                 networks: [{ port: "[unknown]" }],
@@ -91,7 +94,7 @@ describe("openstack-x86_64 plan", () => {
                 tags: nodeTagList(node),
             });
             expect(one("openstack:networking/port:Port", `kvm-os-${node}-port`)).toEqual({
-                name: `kvm-os-${node}`,
+                name: `kvm-os-${SID}-${node}`,
                 networkId: "[unknown]",
                 fixedIps: [{ subnetId: "[unknown]", ipAddress: `10.80.0.${10 + i}` }],
                 securityGroupIds: ["[unknown]"],
@@ -99,7 +102,7 @@ describe("openstack-x86_64 plan", () => {
                 tags: nodeTagList(node),
             });
             expect(one("openstack:blockstorage/volume:Volume", `kvm-os-${node}-scratch`)).toEqual({
-                name: `kvm-os-${node}-scratch`,
+                name: `kvm-os-${SID}-${node}-scratch`,
                 description: `nixlab lab kvm-os, node ${node}`,
                 size: 50,
                 enableOnlineResize: true,
@@ -116,7 +119,7 @@ describe("openstack-x86_64 plan", () => {
 
     it("uploads the image by content with disk format and boot properties", () => {
         expect(one("openstack:images/image:Image", "kvm-os-image-x86_64")).toEqual({
-            name: `nixlab-kvm-os-nixos-x86_64-${SHA.slice(0, 16)}`,
+            name: `nixlab-kvm-os-${SID}-nixos-x86_64-${SHA.slice(0, 16)}`,
             localFilePath: run.artifactPath,
             diskFormat: "qcow2",
             containerFormat: "bare",
@@ -127,9 +130,9 @@ describe("openstack-x86_64 plan", () => {
     });
 
     it("isolates the lab: own network and router, SSH from the configured CIDRs only", () => {
-        expect(one("openstack:networking/network:Network", "kvm-os-net")).toEqual({ name: "nixlab-kvm-os", adminStateUp: true, portSecurityEnabled: true, tags: LAB_TAG_LIST });
+        expect(one("openstack:networking/network:Network", "kvm-os-net")).toEqual({ name: `nixlab-kvm-os-${SID}`, adminStateUp: true, portSecurityEnabled: true, tags: LAB_TAG_LIST });
         expect(one("openstack:networking/subnet:Subnet", "kvm-os-net-subnet")).toEqual({
-            name: "nixlab-kvm-os",
+            name: `nixlab-kvm-os-${SID}`,
             networkId: "[unknown]",
             cidr: "10.80.0.0/24",
             ipVersion: 4,
@@ -139,7 +142,7 @@ describe("openstack-x86_64 plan", () => {
             tags: LAB_TAG_LIST,
         });
         expect(one("openstack:networking/router:Router", "kvm-os-net-router")).toEqual({
-            name: "nixlab-kvm-os",
+            name: `nixlab-kvm-os-${SID}`,
             adminStateUp: true,
             externalNetworkId: "2d3c1f4e-8b7a-4c6d-9e0f-1a2b3c4d5e6f",
             tags: LAB_TAG_LIST,

@@ -11,6 +11,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { BackendContext } from "../../components/backend";
+import { stackId } from "../../components/names";
 import type { Arch } from "../../components/spec";
 import { ImageArtifact, shortHash } from "../../images/artifact";
 import type { AwsConfig } from "./config";
@@ -25,6 +26,11 @@ export interface AwsImage {
 /** EC2's names for our arches and boot modes. */
 const AMI_ARCH: { [a in Arch]: string } = { x86_64: "x86_64", aarch64: "arm64" };
 const AMI_BOOT_MODE = { uefi: "uefi", bios: "legacy-bios" } as const;
+/** gp3 volumes get 3000 IOPS unless more are bought (docs.aws.amazon.com/ebs/latest/userguide/general-purpose.html). */
+export const GP3_BASELINE_IOPS = 3000;
+/** What the AMI must not diff on; see createAwsImage. */
+export const AMI_IGNORED_CHANGES = ["ebsBlockDevices[*].encrypted"];
+
 /** NixOS's amazon image expects its root disk here (the kernel sees NVMe on Nitro anyway). */
 export const ROOT_DEVICE = "/dev/xvda";
 
@@ -102,7 +108,10 @@ export function createAwsImage(
     const ami = new aws.ec2.Ami(
         `${name}-ami`,
         {
-            name: pulumi.interpolate`nixlab-${ctx.lab.name}-${short}`,
+            // AMI names are unique per account and region: the stack id keeps two stacks with
+            // the same lab name (and image) apart; the hash makes new content a new AMI.
+            // At most 7 + 32 + 1 + 8 + 1 + 16 = 65 of the 128 characters EC2 allows.
+            name: pulumi.interpolate`nixlab-${ctx.lab.name}-${stackId(ctx.stack)}-${short}`,
             description: pulumi.interpolate`nixlab ${args.arch} NixOS image ${short} for lab ${ctx.lab.name}`,
             // The provider defaults to paravirtual, which no current instance type boots.
             virtualizationType: "hvm",
@@ -112,11 +121,30 @@ export function createAwsImage(
             enaSupport: true,
             imdsSupport: "v2.0",
             rootDeviceName: ROOT_DEVICE,
-            // No `encrypted` here: it cannot be combined with snapshotId; the snapshot is encrypted.
-            ebsBlockDevices: [{ deviceName: ROOT_DEVICE, snapshotId: snapshot.id, volumeType: "gp3", deleteOnTermination: true }],
+            ebsBlockDevices: [
+                {
+                    deviceName: ROOT_DEVICE,
+                    snapshotId: snapshot.id,
+                    volumeType: "gp3",
+                    deleteOnTermination: true,
+                    // gp3's baseline, which is what EC2 reports back for this mapping. In the
+                    // provider `iops` is Optional + ForceNew and not Computed, so leaving it
+                    // unset made every `up` after a refresh replace the AMI (3000 → null).
+                    iops: GP3_BASELINE_IOPS,
+                },
+            ],
             tags: named(ctx.tags, `${name}-ami`),
         },
-        opts,
+        {
+            ...opts,
+            // `encrypted` cannot be set: the provider refuses it beside snapshotId ("can't set
+            // both 'snapshot_id' and 'encrypted'", resourceAMICreate); the snapshot is
+            // encrypted, so EC2 reads the mapping back as encrypted: true. The attribute is
+            // Optional + ForceNew and not Computed (ebs_block_device schema), so the read-back
+            // value would replace the AMI on every `up`. Both in
+            // hashicorp/terraform-provider-aws internal/service/ec2/ec2_ami.go.
+            ignoreChanges: AMI_IGNORED_CHANGES,
+        },
     );
     return { ami };
 }

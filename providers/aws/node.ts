@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { BackendContext, LabNode, NodeArgs, VolumeArgs } from "../../components/backend";
 import { sshReadiness } from "../../components/ready";
 import { nodeTags } from "../../components/tags";
+import { instanceTimeouts } from "../../components/timeouts";
 import type { AwsImage } from "./image";
 import type { AwsNet } from "./network";
 import { named } from "./network";
@@ -48,7 +49,6 @@ export function createAwsNode(ctx: BackendContext, name: string, args: NodeArgs<
     const tags = nodeTags(ctx.tags, node);
     // A metal host runs firmware and POST before the OS: minutes, not seconds.
     const metal = findMachine(machine.machineType)?.kvm === "metal";
-    const timeouts = metal ? { create: "45m", update: "45m", delete: "45m" } : undefined;
 
     const instance = new aws.ec2.Instance(
         name,
@@ -77,7 +77,15 @@ export function createAwsNode(ctx: BackendContext, name: string, args: NodeArgs<
             cpuOptions: machine.nestedVirtualization ? { nestedVirtualization: "enabled" } : undefined,
             tags: named(tags, name),
         },
-        { ...network.opts, dependsOn: network.routing, customTimeouts: timeouts },
+        {
+            ...network.opts,
+            dependsOn: network.routing,
+            customTimeouts: instanceTimeouts(metal),
+            // The replacement takes the same fixed privateIp (and the same volumes): EC2
+            // refuses a second instance with that address while the old one exists
+            // (InvalidIPAddress.InUse), so the old one must go first.
+            deleteBeforeReplace: true,
+        },
     );
 
     const attachments = args.volumes.map(
@@ -85,7 +93,9 @@ export function createAwsNode(ctx: BackendContext, name: string, args: NodeArgs<
             new aws.ec2.VolumeAttachment(
                 `${v.name}-attachment`,
                 { instanceId: instance.id, volumeId: v.volume.id, deviceName: v.deviceName },
-                network.opts,
+                // A volume attaches to one instance at a time (VolumeInUse): detach from the
+                // old instance before attaching to its replacement.
+                { ...network.opts, deleteBeforeReplace: true },
             ),
     );
 

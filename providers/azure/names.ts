@@ -3,23 +3,29 @@
  * and `az` output read like the stack file, and an image keyed by content keeps its name.
  */
 import { createHash } from "node:crypto";
+import { stackId } from "../../components/names";
 import type { Arch } from "../../components/spec";
 
 function sha256Hex(s: string): string {
     return createHash("sha256").update(s).digest("hex");
 }
 
-/** Everything of a lab lives in this group, so deleting it leaves nothing behind. */
-export function resourceGroupName(lab: string): string {
-    return `nixlab-${lab}`;
+/**
+ * Everything of a lab lives in this group, so deleting it leaves nothing behind. Group names
+ * are unique per subscription: the stack id keeps two stacks with the same lab name apart
+ * (and with them every name inside the group). At most 7 + 32 + 1 + 8 = 48 of Azure's 90.
+ */
+export function resourceGroupName(lab: string, stack: string): string {
+    return `nixlab-${lab}-${stackId(stack)}`;
 }
 
 /**
  * Storage account names are global across Azure, 3-24 characters of a-z0-9. A hash of
- * subscription and lab keeps it unique per lab and stable across runs: "nixlab" + 16 hex = 22.
+ * subscription, stack and lab keeps it unique per lab and stack and stable across runs:
+ * "nixlab" + 16 hex = 22.
  */
-export function storageAccountName(subscriptionId: string, lab: string): string {
-    return `nixlab${sha256Hex(`${subscriptionId.toLowerCase()}/${lab}`).slice(0, 16)}`;
+export function storageAccountName(subscriptionId: string, lab: string, stack: string): string {
+    return `nixlab${sha256Hex(`${subscriptionId.toLowerCase()}/${stack}/${lab}`).slice(0, 16)}`;
 }
 
 /** Gallery names allow letters, digits, '.' and '_' (no '-'), unique per subscription. */

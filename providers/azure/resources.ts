@@ -16,6 +16,7 @@ import type { BackendContext, LabNode, NodeArgs, VolumeArgs } from "../../compon
 import { sshReadiness } from "../../components/ready";
 import type { Arch, LabSpec } from "../../components/spec";
 import { nodeTags, TAG_KEYS } from "../../components/tags";
+import { instanceTimeouts } from "../../components/timeouts";
 import type { ImageArtifact } from "../../images/artifact";
 import { findAzureSize, type AzureSize } from "./catalog";
 import type { AzureConfig } from "./config";
@@ -108,7 +109,7 @@ export function createAzureNetwork(cfg: AzureConfig, ctx: BackendContext, name: 
     const opts: Opts = { parent: ctx.parent, provider };
     const common = { location: cfg.location, tags: ctx.tags };
 
-    const resourceGroup = new resources.ResourceGroup(`${name}-rg`, { resourceGroupName: resourceGroupName(lab), ...common }, opts);
+    const resourceGroup = new resources.ResourceGroup(`${name}-rg`, { resourceGroupName: resourceGroupName(lab, ctx.stack), ...common }, opts);
     const inRg = { resourceGroupName: resourceGroup.name, ...common };
     const nsg = new network.NetworkSecurityGroup(
         `${name}-nsg`,
@@ -145,7 +146,7 @@ function createImageStore(cfg: AzureConfig, ctx: BackendContext, netName: string
     const account = new storage.StorageAccount(
         `${netName}-images`,
         {
-            accountName: storageAccountName(cfg.subscriptionId, lab),
+            accountName: storageAccountName(cfg.subscriptionId, lab, ctx.stack),
             resourceGroupName: rg.name,
             location: cfg.location,
             kind: "StorageV2",
@@ -420,9 +421,17 @@ export function createAzureNode(cfg: AzureConfig, ctx: BackendContext, name: str
             diagnosticsProfile: { bootDiagnostics: { enabled: true } },
             ...inRg,
         },
-        // Azure cannot change a VM's osProfile (customData, admin user, keys) or source image
-        // after creation; a new cloud-config or image means a new VM, as on other clouds.
-        { ...opts, replaceOnChanges: ["osProfile", "storageProfile.imageReference"] },
+        {
+            ...opts,
+            // Azure cannot change a VM's osProfile (customData, admin user, keys) or source image
+            // after creation; a new cloud-config or image means a new VM, as on other clouds.
+            replaceOnChanges: ["osProfile", "storageProfile.imageReference"],
+            // The replacement has the same vmName, OS disk name, NIC and data disks: Azure
+            // would update the old VM in place under that name (or refuse the NIC and disks
+            // in use), so the old VM must be deleted first.
+            deleteBeforeReplace: true,
+            customTimeouts: instanceTimeouts(false),
+        },
     );
 
     const sshHost = publicIp ? publicAddress(publicIp, name) : pulumi.output(args.privateAddress);

@@ -6,11 +6,12 @@
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import type { BackendContext } from "../../components/backend";
+import { fitName, stackId } from "../../components/names";
 import type { Arch, BootMode } from "../../components/spec";
 import { ImageArtifact, shortHash } from "../../images/artifact";
 import { gcpLabelsOf } from "./labels";
 import type { GcpNet } from "./network";
-import { physicalName } from "./network";
+import { checkedGcpName, GCP_NAME_MAX, physicalName } from "./network";
 import { artifactProblem } from "./placement";
 
 export interface GcpImage {
@@ -32,6 +33,15 @@ export function guestOsFeatures(bootMode: BootMode): { type: string }[] {
         { type: "IDPF" },
         ...(bootMode === "uefi" ? [{ type: "UEFI_COMPATIBLE" }] : []),
     ];
+}
+
+/**
+ * Images are global to the project: the stack id keeps two stacks (even with the same lab
+ * name and image) from claiming one name, the content hash makes new content a new image.
+ * A long lab name is cut so that the whole stays within 63 characters.
+ */
+export function gcpImageName(lab: string, stack: string, shortHash: string): string {
+    return checkedGcpName(fitName("nixlab-", lab, `${stackId(stack)}-${shortHash}`, GCP_NAME_MAX));
 }
 
 export function checkedArtifact(arch: Arch, artifact: ImageArtifact): ImageArtifact {
@@ -57,7 +67,7 @@ export function createGcpImage(
     const bucket = new gcp.storage.Bucket(
         `${name}-bucket`,
         {
-            name: physicalName(`${name}-bucket`),
+            name: physicalName(`${name}-bucket`, ctx.stack),
             location: config.region,
             uniformBucketLevelAccess: true,
             publicAccessPrevention: "enforced",
@@ -80,9 +90,7 @@ export function createGcpImage(
     const image = new gcp.compute.Image(
         name,
         {
-            // Images are global to the project: the lab name keeps two labs with the same
-            // image from claiming one name.
-            name: pulumi.interpolate`nixlab-${ctx.lab.name}-${short}`,
+            name: short.apply((h) => gcpImageName(ctx.lab.name, ctx.stack, h)),
             description: pulumi.interpolate`nixlab ${args.arch} NixOS image ${short} for lab ${ctx.lab.name}`,
             // The API wants the object's https://storage.googleapis.com/<bucket>/<object> URL.
             rawDisk: { source: pulumi.interpolate`https://storage.googleapis.com/${bucket.name}/${object.name}`, containerType: "TAR" },

@@ -8,6 +8,7 @@ import * as gcp from "@pulumi/gcp";
 import type * as pulumi from "@pulumi/pulumi";
 import type { BackendContext } from "../../components/backend";
 import { providerDefaultTags } from "../../components/tags";
+import { fitName } from "../../components/names";
 import type { GcpConfig } from "./config";
 import { gcpLabelsOf } from "./labels";
 
@@ -22,16 +23,29 @@ export interface GcpNet {
     firewalls: gcp.compute.Firewall[];
 }
 
+/** Compute Engine's name rule (RFC 1035 label): at most 63 characters. */
+export const GCP_NAME_MAX = 63;
+const GCP_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
 /**
  * Physical name for a resource whose autoname (logical name + 8) would pass Compute
- * Engine's 63-character limit: a cut name plus a hash of the full one. Undefined when the
- * autoname fits, which keeps Pulumi's random suffix (no clash between two stacks).
+ * Engine's 63-character limit: a cut name plus a hash of the stack and the full name, so two
+ * stacks with the same (long) lab name never get one name. Undefined when the autoname fits,
+ * which keeps Pulumi's random suffix (unique per stack by construction).
  */
-export function physicalName(logical: string): string | undefined {
-    if (logical.length + 8 <= 63) return undefined;
+export function physicalName(logical: string, stack: string): string | undefined {
+    if (logical.length + 8 <= GCP_NAME_MAX) return undefined;
     let h = 0;
-    for (const c of logical) h = (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0;
-    return `${logical.slice(0, 54).replace(/-+$/, "")}-${h.toString(16).padStart(8, "0")}`;
+    for (const c of `${stack}/${logical}`) h = (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0;
+    return checkedGcpName(fitName("", logical, h.toString(16).padStart(8, "0"), GCP_NAME_MAX));
+}
+
+/** A name Compute Engine takes, or a programming error that names the rule it breaks. */
+export function checkedGcpName(name: string): string {
+    if (!GCP_NAME.test(name)) {
+        throw new Error(`nixlab: GCP name ${JSON.stringify(name)} breaks Compute Engine's rule ${GCP_NAME} (at most ${GCP_NAME_MAX} characters)`);
+    }
+    return name;
 }
 
 export function createGcpNetwork(ctx: BackendContext, name: string, config: GcpConfig): GcpNet {

@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { BackendContext, LabNode, NodeArgs, VolumeArgs } from "../../components/backend";
 import { sshReadiness } from "../../components/ready";
 import { nodeTags } from "../../components/tags";
+import { instanceTimeouts } from "../../components/timeouts";
 import type { GcpImage } from "./image";
 import { gcpLabelsOf } from "./labels";
 import type { GcpNet } from "./network";
@@ -29,7 +30,7 @@ export function createGcpVolume(ctx: BackendContext, name: string, args: VolumeA
     const disk = new gcp.compute.Disk(
         name,
         {
-            name: physicalName(name),
+            name: physicalName(name, ctx.stack),
             zone: config.zone,
             size: args.volume.sizeGiB,
             type: machine.diskType,
@@ -47,13 +48,11 @@ export function createGcpNode(ctx: BackendContext, name: string, args: NodeArgs<
     const machine = machineOf(args.machine);
     const metal = machine.kvm === "metal";
     const labels = gcpLabelsOf(nodeTags(ctx.tags, node));
-    // Bare metal boots firmware before the OS: minutes.
-    const timeouts = metal ? { create: "45m", update: "45m", delete: "45m" } : undefined;
 
     const instance = new gcp.compute.Instance(
         name,
         {
-            name: physicalName(name),
+            name: physicalName(name, ctx.stack),
             zone: network.config.zone,
             machineType: machine.machineType,
             bootDisk: {
@@ -97,7 +96,15 @@ export function createGcpNode(ctx: BackendContext, name: string, args: NodeArgs<
             dependsOn: network.firewalls,
             // Extra disks are attached by compute.AttachedDisk, which the instance must not undo.
             ignoreChanges: ["attachedDisks"],
-            customTimeouts: timeouts,
+            // Compute Engine updates metadata in place, but cloud-init reads user-data once
+            // per instance: a changed document only takes effect on a new instance (as
+            // userDataReplaceOnChange does on AWS).
+            replaceOnChanges: ['metadata["user-data"]'],
+            // Bare metal boots firmware before the OS: minutes.
+            customTimeouts: instanceTimeouts(metal),
+            // The replacement takes the same fixed networkIp (and the same extra disks):
+            // Compute Engine refuses an address still in use, so the old one must go first.
+            deleteBeforeReplace: true,
         },
     );
 
@@ -106,7 +113,9 @@ export function createGcpNode(ctx: BackendContext, name: string, args: NodeArgs<
             new gcp.compute.AttachedDisk(
                 `${v.name}-attachment`,
                 { disk: v.disk.id, instance: instance.id, zone: network.config.zone, deviceName: v.deviceName },
-                network.opts,
+                // A zonal disk attaches read-write to one instance at a time: detach from the
+                // old instance before attaching to its replacement.
+                { ...network.opts, deleteBeforeReplace: true },
             ),
     );
 

@@ -7,7 +7,9 @@ import type { MachineChoice, Placement } from "../../components/backend";
 import { assertNever } from "../../components/backend";
 import { show, type Problem } from "../../components/problems";
 import { LAB_CONFIG_KEY, type KvmMode, type LabSpec, type NodeSpec } from "../../components/spec";
+import { TAG_KEYS } from "../../components/tags";
 import { OPENSTACK_CONFIG_KEY, type FlavorSpec, type OpenStackConfig } from "./config";
+import { novaMetadataProblems } from "./tags";
 
 /** Glance disk formats nixlab artifacts can have (Glance also knows iso, vdi, ...). */
 export const GLANCE_DISK_FORMATS = { qcow2: "qcow2", raw: "raw", vhd: "vhd", vmdk: "vmdk" } as const;
@@ -41,7 +43,7 @@ function listFlavors(flavors: FlavorSpec[]): string {
 }
 
 export function placeOpenStack(cfg: OpenStackConfig, lab: LabSpec): Placement {
-    const problems: Problem[] = [...checkLab(cfg, lab), ...sshIngressProblems(lab)];
+    const problems: Problem[] = [...checkLab(cfg, lab), ...sshIngressProblems(lab), ...lab.nodes.flatMap((n) => metadataProblems(lab, n))];
     const machines: Record<string, MachineChoice> = {};
     for (const node of lab.nodes) {
         const result = node.machineType ? checkExplicit(cfg, node, node.machineType) : pickSmallest(cfg, node);
@@ -67,6 +69,21 @@ export function placeOpenStack(cfg: OpenStackConfig, lab: LabSpec): Placement {
         }
     }
     return { problems, machines };
+}
+
+/**
+ * Every tag becomes server metadata (resources.ts, novaMetadata): what Nova would refuse is
+ * refused here, naming the tag. nodeTags puts the lab's tags over the node's, and six
+ * nixlab:* items (TAG_KEYS) over both.
+ */
+function metadataProblems(lab: LabSpec, node: NodeSpec): Problem[] {
+    const tags = [
+        ...Object.entries(node.tags)
+            .filter(([k]) => !(k in lab.tags))
+            .map(([key, value]) => ({ key, value, path: `${node.configPath}.tags.${key}` })),
+        ...Object.entries(lab.tags).map(([key, value]) => ({ key, value, path: `${LAB_CONFIG_KEY}.tags.${key}` })),
+    ];
+    return novaMetadataProblems(tags, Object.keys(TAG_KEYS).length, node.configPath);
 }
 
 type FlavorResult = { flavor: FlavorSpec } | { problem: Problem };

@@ -13,11 +13,13 @@ import * as pulumi from "@pulumi/pulumi";
 import type { BackendContext, LabNode, NodeArgs, VolumeArgs } from "../../components/backend";
 import { sshReadiness } from "../../components/ready";
 import { cidrHost, type Arch, type BootMode, type ImageFormat, type LabSpec } from "../../components/spec";
+import { stackId } from "../../components/names";
 import { nodeTags } from "../../components/tags";
+import { instanceTimeouts } from "../../components/timeouts";
 import { shortHash, type ImageArtifact } from "../../images/artifact";
 import type { OpenStackConfig } from "./config";
 import { GLANCE_DISK_FORMATS } from "./place";
-import { GLANCE_TAGS, NEUTRON_TAGS, NOVA_TAGS, tagListOf } from "./tags";
+import { GLANCE_TAGS, NEUTRON_TAGS, NOVA_TAGS, novaMetadata, tagListOf } from "./tags";
 
 export interface OpenStackNet {
     provider: Provider;
@@ -59,12 +61,21 @@ export function ingressRules(lab: LabSpec): { suffix: string; args: Omit<network
     ];
 }
 
+/**
+ * The stem of every OpenStack name of the lab: OpenStack does not refuse duplicate names,
+ * but two stacks with the same lab name in one project would otherwise show (and be found
+ * by `openstack server show <name>`) under one name. The stack id tells them apart.
+ */
+export function openStackPrefix(ctx: Pick<BackendContext, "lab" | "stack">): string {
+    return `${ctx.lab.name}-${stackId(ctx.stack)}`;
+}
+
 export function createOpenStackNetwork(cfg: OpenStackConfig, ctx: BackendContext, name: string): OpenStackNet {
     const lab = ctx.lab;
     const provider = new Provider(`${name}-provider`, { cloud: cfg.cloud, region: cfg.region }, { parent: ctx.parent });
     const opts: Opts = { parent: ctx.parent, provider };
     const tags = tagListOf(ctx.tags, NEUTRON_TAGS);
-    const physical = `nixlab-${lab.name}`;
+    const physical = `nixlab-${openStackPrefix(ctx)}`;
     const cidr = lab.network.cidr;
 
     const network = new networking.Network(name, { name: physical, adminStateUp: true, portSecurityEnabled: true, tags }, opts);
@@ -144,7 +155,7 @@ export function createOpenStackImage(
     return new images.Image(
         name,
         {
-            name: artifact.apply((a) => `nixlab-${ctx.lab.name}-nixos-${arch}-${shortHash(a.hash)}`),
+            name: artifact.apply((a) => `nixlab-${openStackPrefix(ctx)}-nixos-${arch}-${shortHash(a.hash)}`),
             localFilePath: artifact.apply((a) => a.path),
             diskFormat: artifact.apply((a) => glanceDiskFormat(a.format)),
             containerFormat: "bare",
@@ -163,7 +174,7 @@ export function createOpenStackVolume(cfg: OpenStackConfig, ctx: BackendContext,
     const v = new blockstorage.Volume(
         name,
         {
-            name: `${ctx.lab.name}-${node.name}-${volume.name}`,
+            name: `${openStackPrefix(ctx)}-${node.name}-${volume.name}`,
             description: `nixlab lab ${ctx.lab.name}, node ${node.name}`,
             size: volume.sizeGiB,
             volumeType: cfg.volumeType,
@@ -189,7 +200,7 @@ export function createOpenStackNode(
     if (!flavor) throw new Error(`nixlab: flavor ${args.machine.machineType} is not in nixlab:openstack.flavors (place() should have refused it)`);
     const opts: Opts = { parent: ctx.parent, provider: net.provider };
     const tags = nodeTags(ctx.tags, node);
-    const physical = `${lab.name}-${node.name}`;
+    const physical = `${openStackPrefix(ctx)}-${node.name}`;
 
     const port = new networking.Port(
         `${name}-port`,
@@ -232,13 +243,27 @@ export function createOpenStackNode(
             configDrive: true,
             // Raw cloud-config: the provider base64-encodes it for Nova.
             userData: args.userData,
-            metadata: tags,
+            // Nova's key pattern is narrower than a tag key's: place() refused what cannot map.
+            metadata: novaMetadata(tags),
             tags: tagListOf(tags, NOVA_TAGS),
         },
-        opts,
+        {
+            ...opts,
+            // Bare metal (Ironic) deploys the image to disk and cleans it on delete.
+            customTimeouts: instanceTimeouts(flavor.kvm === "metal"),
+            // The replacement takes the same port (fixed address) and volumes, which Neutron
+            // and Cinder give to one server at a time: the old server must go first.
+            deleteBeforeReplace: true,
+        },
     );
     const attachments = args.volumes.map(
-        (v) => new compute.VolumeAttach(`${v.name}-attach`, { instanceId: instance.id, volumeId: v.volume.id }, opts),
+        (v) =>
+            new compute.VolumeAttach(
+                `${v.name}-attach`,
+                { instanceId: instance.id, volumeId: v.volume.id },
+                // A volume attaches to one server at a time: detach before attaching to the replacement.
+                { ...opts, deleteBeforeReplace: true },
+            ),
     );
 
     let sshHost: pulumi.Output<string> = pulumi.output(args.privateAddress);

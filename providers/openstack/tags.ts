@@ -7,8 +7,9 @@
  * | Port, FloatingIp                                |            | filters (neutron/extensions/tagging.py      |
  * |                                                 |            | MAX_TAG_LEN; admin/ops-resource-tags.rst)   |
  * | compute Instance                                | `tags`     | ≤ 60 chars, no '/' or ',', ≤ 50 per server  |
- * |                                                 | `metadata` | key/value ≤ 255 each: every tag, always     |
- * |                                                 |            | (nova api-ref os-server-tags, servers schema)|
+ * |                                                 | `metadata` | keys `^[a-zA-Z0-9-_:. ]{1,255}$`, values    |
+ * |                                                 |            | ≤ 255, ≤ 128 items (quota metadata_items):  |
+ * |                                                 |            | every tag, keys mapped (novaMetadata)       |
  * | images Image                                    | `tags`     | strings ≤ 255 chars                         |
  * | blockstorage Volume                             | `metadata` | key/value (Cinder volumes have no tags)     |
  * | SecGroupRule, RouterInterface,                  | —          | the provider exposes no tags: they are      |
@@ -19,6 +20,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { Tags } from "../../components/tags";
+import { show, type Problem } from "../../components/problems";
 
 export interface TagListRules {
     maxLength: number;
@@ -51,4 +53,64 @@ export function tagListOf(tags: Tags, rules: TagListRules): pulumi.Input<string>
 
 function fitsRules(tag: string, rules: TagListRules): boolean {
     return tag.length <= rules.maxLength && !rules.forbidden.test(tag);
+}
+
+/**
+ * Nova's server metadata rules (nova/api/validation/parameter_types.py, `metadata`:
+ * keys match `^[a-zA-Z0-9-_:. ]{1,255}$`, values are strings of at most 255 characters;
+ * the default `metadata_items` quota allows 128 items per server).
+ */
+export const NOVA_METADATA_KEY = /^[a-zA-Z0-9-_:. ]{1,255}$/;
+export const NOVA_METADATA_VALUE_MAX = 255;
+export const NOVA_METADATA_MAX_ITEMS = 128;
+
+/**
+ * A tag key as Nova metadata takes it: each character Nova refuses (of the characters a
+ * nixlab tag key may hold: / = + @) becomes '_'. `team/owner` → `team_owner`.
+ */
+export function novaMetadataKey(key: string): string {
+    return key.replace(/[^a-zA-Z0-9\-_:. ]/g, "_");
+}
+
+/** Every tag as server metadata, keys mapped; checkNovaMetadata has refused what cannot be. */
+export function novaMetadata<V>(tags: Record<string, V>): Record<string, V> {
+    return Object.fromEntries(Object.entries(tags).map(([k, v]) => [novaMetadataKey(k), v]));
+}
+
+/**
+ * Plan-time check of the tags a node's server metadata will hold: two keys that map to one
+ * Nova key, values past Nova's length, more items than the default quota.
+ * @param tags the node's tags with the key path each came from (lab tags and node tags)
+ * @param reserved how many nixlab:* items the program adds (they always fit Nova's rules)
+ */
+export function novaMetadataProblems(tags: { key: string; value: string; path: string }[], reserved: number, nodePath: string): Problem[] {
+    const problems: Problem[] = [];
+    const seen = new Map<string, { key: string; path: string }>();
+    for (const t of tags) {
+        const mapped = novaMetadataKey(t.key);
+        const other = seen.get(mapped);
+        if (other && other.key !== t.key) {
+            problems.push({
+                path: t.path,
+                message:
+                    `tag key ${show(t.key)} and ${show(other.key)} (${other.path}) both become the Nova metadata key ${show(mapped)} ` +
+                    `(Nova allows only ${NOVA_METADATA_KEY.source} in keys; others become '_'); rename one of them`,
+            });
+        }
+        seen.set(mapped, { key: t.key, path: t.path });
+        if (t.value.length > NOVA_METADATA_VALUE_MAX) {
+            problems.push({
+                path: t.path,
+                message: `is ${t.value.length} characters; Nova server metadata values hold at most ${NOVA_METADATA_VALUE_MAX}: shorten it`,
+            });
+        }
+    }
+    const count = seen.size + reserved;
+    if (count > NOVA_METADATA_MAX_ITEMS) {
+        problems.push({
+            path: `${nodePath}.tags`,
+            message: `the node would carry ${count} server metadata items (${reserved} of them nixlab:*), more than Nova's default quota of ${NOVA_METADATA_MAX_ITEMS} (metadata_items); use fewer tags`,
+        });
+    }
+    return problems;
 }

@@ -34,8 +34,10 @@ export interface ArtifactFixture extends Omit<ImageArtifactSpec, "path"> {
 }
 
 export interface StackRunOptions {
-    /** stacks/Pulumi.<stack>.yaml, also the stack name the program sees. */
+    /** stacks/Pulumi.<stack>.yaml, also the stack name the program sees unless `stackName` says otherwise. */
     stack: string;
+    /** The stack name the program runs as (two stacks from one file). @default stack */
+    stackName?: string;
     artifact: ArtifactFixture;
     /** nixlab:lab.expiresAt, so expiry tags are known in the plan. */
     expiresAt: string;
@@ -75,7 +77,7 @@ export async function runStackWithArtifact(opts: StackRunOptions): Promise<Stack
     config["nixlab:lab"].expiresAt = opts.expiresAt;
     opts.edit?.(config);
 
-    const common = { stack: opts.stack, preview: opts.mode === "preview", resources: opts.resources, calls: opts.calls };
+    const common = { stack: opts.stackName ?? opts.stack, preview: opts.mode === "preview", resources: opts.resources, calls: opts.calls };
     // The program refuses an expiresAt that has passed; run it at a fixed time one hour
     // before the fixed expiry so the run means the same whenever the suite runs.
     vi.useFakeTimers({ toFake: ["Date"], now: Date.parse(opts.expiresAt) - 3_600_000 });
@@ -93,6 +95,7 @@ async function runProgram(
     dir: string,
     artifactPath: string,
 ): Promise<StackRun> {
+    const stackName = opts.stackName ?? opts.stack;
     let result: OfflineResult;
     let nodes: PlanNode[];
     if (opts.program === "index") {
@@ -106,22 +109,22 @@ async function runProgram(
             // invokes, and the raw inputs kept (planStack returns the described plan only).
             program: async () => ({ ...(await import("../../index")) }),
         });
-        nodes = planNodes(cliConfig, opts.stack);
+        nodes = planNodes(cliConfig, stackName);
     } else {
         const factory = opts.program;
-        nodes = nodesOf(parseLabConfig(config["nixlab:lab"], opts.stack), factory.fromConfig(config[factory.configKey]));
+        nodes = nodesOf(parseLabConfig(config["nixlab:lab"], stackName), factory.fromConfig(config[factory.configKey]));
         result = await runOffline({
             ...common,
             config: {},
             program: async () => {
-                const spec = parseLabConfig(config["nixlab:lab"], opts.stack);
-                const lab = new Lab(spec.name, { spec, backend: factory.fromConfig(config[factory.configKey]), stack: opts.stack, projectDir: PROJECT_DIR });
+                const spec = parseLabConfig(config["nixlab:lab"], stackName);
+                const lab = new Lab(spec.name, { spec, backend: factory.fromConfig(config[factory.configKey]), stack: stackName, projectDir: PROJECT_DIR });
                 return { nodes: lab.nodes };
             },
         });
     }
-    const plan: PlanJson = { stack: opts.stack, nodes, resources: result.resources.map(planResource), outputs: result.outputs };
-    return { ...result, stack: opts.stack, dir, artifactPath, plan };
+    const plan: PlanJson = { stack: stackName, nodes, resources: result.resources.map(planResource), outputs: result.outputs };
+    return { ...result, stack: stackName, dir, artifactPath, plan };
 }
 
 /**
