@@ -46,9 +46,9 @@ describe("AWS catalog", () => {
         }
     });
 
-    it("keeps each virtual family's memory per vCPU (C 2, M 4, R 8 GiB)", () => {
+    it("keeps each virtual family's memory per vCPU (C 2, M 4, R 8 GiB; T is its own table)", () => {
         const ratio = { c: 2, m: 4, r: 8 } as Record<string, number>;
-        for (const m of AWS_CATALOG.filter((m) => m.kvm !== "metal")) {
+        for (const m of AWS_CATALOG.filter((m) => m.kvm !== "metal" && !m.machineType.startsWith("t"))) {
             expect(m.memoryGiB / m.vcpus, m.machineType).toBe(ratio[m.machineType[0]!]);
         }
     });
@@ -60,12 +60,17 @@ describe("AWS placement", () => {
         [{ vcpus: 4, memoryGiB: 16 }, "m8i-flex.xlarge", true],
         [{ vcpus: 8, memoryGiB: 64 }, "r8i-flex.2xlarge", true],
         [{ vcpus: 100, memoryGiB: 200 }, "c8i.32xlarge", true],
-        [{ vcpus: 2, memoryGiB: 4, kvm: "none" }, "c8i-flex.large", false],
+        // kvm: none takes ordinary types only, burstable T first (issue 9, item 10).
+        [{ vcpus: 2, memoryGiB: 4, kvm: "none" }, "t3.medium", false],
+        [{ vcpus: 1, memoryGiB: 1, kvm: "none" }, "t3.micro", false],
+        [{ vcpus: 16, memoryGiB: 32, kvm: "none" }, "c7i.4xlarge", false],
+        [{ arch: "aarch64", vcpus: 4, memoryGiB: 16, kvm: "none" }, "t4g.xlarge", false],
+        [{ arch: "aarch64", vcpus: 16, memoryGiB: 16, kvm: "none" }, "c7g.4xlarge", false],
         [{ vcpus: 4, memoryGiB: 16, kvm: "metal" }, "m5zn.metal", false],
         [{ vcpus: 96, memoryGiB: 192, kvm: "metal" }, "c5.metal", false],
         [{ arch: "aarch64", vcpus: 4, memoryGiB: 16, kvm: "metal" }, "a1.metal", false],
         [{ arch: "aarch64", vcpus: 64, memoryGiB: 128, kvm: "metal" }, "c6g.metal", false],
-        [{ arch: "aarch64", vcpus: 2, memoryGiB: 4, kvm: "none" }, "c7g.large", false],
+        [{ arch: "aarch64", vcpus: 2, memoryGiB: 4, kvm: "none" }, "t4g.medium", false],
     ])("picks the smallest fitting type for %j: %s", (node, type, nested) => {
         expect(chosen(node)).toEqual({ machineType: type, nested });
     });
@@ -84,8 +89,8 @@ describe("AWS placement", () => {
     });
 
     it("fails an explicit type outside the catalog", () => {
-        expect(problems({ nodes: [{ name: "a", machineType: "t3.micro" }] })).toEqual([
-            'nixlab:lab.nodes[0].machineType: "t3.micro" is not in the AWS catalog (providers/aws/catalog.ts), so nixlab cannot tell whether it gives x86_64 with kvm: nested; ' +
+        expect(problems({ nodes: [{ name: "a", machineType: "t2.micro" }] })).toEqual([
+            'nixlab:lab.nodes[0].machineType: "t2.micro" is not in the AWS catalog (providers/aws/catalog.ts), so nixlab cannot tell whether it gives x86_64 with kvm: nested; ' +
                 "use one of c8i-flex.large, c8i.large, m8i-flex.large, m8i.large (smallest first), or remove machineType to choose by vcpus/memoryGiB",
         ]);
     });
@@ -104,6 +109,14 @@ describe("AWS placement", () => {
             "nixlab:lab.nodes[1].machineType: c7g.metal is an aarch64 type but node b is x86_64; " +
                 "use one of m5zn.metal, c5n.metal, c5.metal, c7i.metal-24xl (smallest first), or remove machineType to choose by vcpus/memoryGiB",
         ]);
+    });
+
+    it("fails an ordinary type for kvm: nested, and takes it for kvm: none", () => {
+        expect(problems({ nodes: [{ name: "a", machineType: "t3.micro" }] })).toEqual([
+            `nixlab:lab.nodes[0].machineType: t3.micro has no /dev/kvm (AWS enables nested virtualization only on C8i/M8i/R8i, ${NESTED_DOC}); ` +
+                "use one of c8i-flex.large, c8i.large, m8i-flex.large, m8i.large (smallest first), or remove machineType to choose by vcpus/memoryGiB",
+        ]);
+        expect(chosen({ machineType: "t3.micro", kvm: "none" })).toEqual({ machineType: "t3.micro", nested: false });
     });
 
     it("fails a virtual type for kvm: metal", () => {

@@ -12,6 +12,22 @@
  * Order is the cost tie-break: when two types have the same vCPUs and memory, the earlier
  * one wins. Within a family the flex variant (cheaper on-demand list price) comes first;
  * among metal types of equal shape, the older generation (lower list price) comes first.
+ *
+ * `kvm: none` nodes (clients, load generators) are chosen only among the ordinary types
+ * marked kvm: none (T3/C7i on x86_64, T4g/C7g/M7g/R7g on arm64), burstable T first: a
+ * nested or metal type would cost more for a /dev/kvm the node does not use. An explicit
+ * machineType may still name any type of the node's arch.
+ *
+ * Boot mode: x86_64 AMIs keep `legacy-bios` (the aws image target builds a BIOS image).
+ * Every x86_64 type here boots it: Intel and AMD types boot Legacy BIOS by default, and
+ * "All instances built on the AWS Nitro System" support UEFI in addition, "except bare
+ * metal instances" (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ami-boot.html,
+ * "Default boot modes"; .../launch-instance-boot-mode.html, "Instance type"), so a
+ * `uefi` AMI would not boot on the x86_64 .metal types below, and `uefi-preferred` needs
+ * an image that boots both ways, which NixOS's amazon image is not (ec2.efi selects one
+ * partition layout). C8i/M8i/R8i do support UEFI; nested virtualization sets no boot-mode
+ * requirement (its only stated side effect: "Virtual Secure Mode (VSM) is automatically
+ * disabled", EC2 API CpuOptionsRequest.NestedVirtualization). Graviton boots UEFI only.
  */
 import type { Arch } from "../../components/spec";
 
@@ -128,14 +144,34 @@ const METAL_ARM: AwsMachine[] = [
     { machineType: "m8g.metal-48xl", arch: "aarch64", vcpus: 192, memoryGiB: 768, kvm: "metal", source: `${SPEC_DOC}gp.md (M8g)` },
 ];
 
-// Plain Graviton3 VMs for arm64 nodes that need no /dev/kvm (kvm: none).
+// Ordinary x86_64 VMs for nodes that need no /dev/kvm (kvm: none). T3: burstable,
+// "t3.micro 2 vCPUs 1 GiB ... t3.2xlarge 8 32" (SPEC_DOC gp.md, T3); C7i: 2 GiB per vCPU (co.md).
+const T_SIZES = [
+    ["micro", 2, 1],
+    ["small", 2, 2],
+    ["medium", 2, 4],
+    ["large", 2, 8],
+    ["xlarge", 4, 16],
+    ["2xlarge", 8, 32],
+] as const;
+function burstable(name: string, arch: Arch, source: string): AwsMachine[] {
+    return T_SIZES.map(([size, vcpus, memoryGiB]) => ({ machineType: `${name}.${size}`, arch, vcpus, memoryGiB, kvm: "none", source }));
+}
+const VM_X86: AwsMachine[] = [
+    ...burstable("t3", "x86_64", `${SPEC_DOC}gp.md (T3)`),
+    ...family("c7i", "x86_64", "none", 2, ["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge"], `${SPEC_DOC}co.md (C7i)`),
+];
+
+// Plain Graviton VMs for arm64 nodes that need no /dev/kvm (kvm: none): T4g (burstable,
+// the T3 shapes, SPEC_DOC gp.md), then Graviton3.
 const VM_ARM: AwsMachine[] = [
+    ...burstable("t4g", "aarch64", `${SPEC_DOC}gp.md (T4g)`),
     ...family("c7g", "aarch64", "none", 2, GRAVITON3_SIZES, `${SPEC_DOC}co.md (C7g)`),
     ...family("m7g", "aarch64", "none", 4, GRAVITON3_SIZES, `${SPEC_DOC}gp.md (M7g)`),
     ...family("r7g", "aarch64", "none", 8, GRAVITON3_SIZES, `${SPEC_DOC}mo.md (R7g)`),
 ];
 
-export const AWS_CATALOG: readonly AwsMachine[] = [...NESTED_X86, ...METAL_X86, ...VM_ARM, ...METAL_ARM];
+export const AWS_CATALOG: readonly AwsMachine[] = [...VM_X86, ...NESTED_X86, ...METAL_X86, ...VM_ARM, ...METAL_ARM];
 
 /**
  * Whether a type gives what a node asked for. A `kvm: none` node may run on anything of its
@@ -145,4 +181,9 @@ export const AWS_CATALOG: readonly AwsMachine[] = [...NESTED_X86, ...METAL_X86, 
  */
 export function provides(machine: AwsMachine, kvm: AwsKvm): boolean {
     return kvm === "none" || machine.kvm === kvm;
+}
+
+/** What placement chooses from on its own: exactly the node's kvm mode (see the file comment). */
+export function choosable(machine: AwsMachine, kvm: AwsKvm): boolean {
+    return machine.kvm === kvm;
 }

@@ -9,7 +9,7 @@ import { sshIngressProblems } from "../../components/ready";
 import type { Problem } from "../../components/problems";
 import { show } from "../../components/problems";
 import type { ImageArtifactSpec, LabSpec, NodeSpec } from "../../components/spec";
-import { AWS_CATALOG, AwsMachine, provides } from "./catalog";
+import { AWS_CATALOG, AwsMachine, choosable, provides } from "./catalog";
 
 const NESTED_DOC = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/amazon-ec2-nested-virtualization.html";
 
@@ -20,9 +20,9 @@ export function findMachine(machineType: string): AwsMachine | undefined {
     return AWS_CATALOG.find((m) => m.machineType === machineType);
 }
 
-/** Types of the node's arch that give its kvm mode, smallest first (vCPUs, memory, catalog order). */
+/** Types of the node's arch placement picks from for its kvm mode, smallest first (vCPUs, memory, catalog order). */
 export function candidates(node: Pick<NodeSpec, "arch" | "kvm">): AwsMachine[] {
-    return bySize(AWS_CATALOG, (m) => m.arch === node.arch && provides(m, node.kvm));
+    return bySize(AWS_CATALOG, (m) => m.arch === node.arch && choosable(m, node.kvm));
 }
 
 function choose(node: NodeSpec): { choice?: MachineChoice; problem?: Problem } {
