@@ -9,6 +9,8 @@
  * never from the objects this process imported; state keeps that text like Pulumi's does,
  * and destroy deletes with the code that created each resource.
  * Two resources with one URN fail the run with the engine's own message (offline.ts).
+ * The `command:local:run` invoke (the image build) runs the command for real, as the
+ * command provider does (test/support/localCommand.ts), with this process's environment.
  * State is a JSON file between runs; `destroy` deletes in reverse creation order.
  * `tls:index/privateKey:PrivateKey` gets real ed25519 keys from ssh-keygen.
  *
@@ -23,6 +25,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { runtime } from "@pulumi/pulumi";
 import { duplicateUrnMessage, revealValue, runOffline, type ResourceHandlerArgs } from "../../scripts/offline";
+import { runLocalCommand, type LocalRunInputs } from "../support/localCommand";
 import { DynamicProviderHost, type ResourceRef } from "./providerHost";
 
 export type Op = "create" | "update" | "replace" | "same" | "delete";
@@ -325,7 +328,8 @@ export async function up(workdir: string): Promise<RunReport> {
             preview: false,
             program,
             resources: [(a) => engine.step(a)],
-            calls: {},
+            // The image build (images/build.ts) runs for real, as the command provider runs it.
+            calls: { "command:local:run": (a) => runLocalCommand(a.inputs as LocalRunInputs) },
         });
         outputs = result.outputs;
         // Resources the program no longer declares: gone from config, so delete them.
