@@ -93,7 +93,8 @@ it("builds the image with the program's own nix build and boots a NAT node from 
     expect(nodes.solo!.ready).toMatch(/^NIXLAB-READY node=solo /);
     expect(nodes.solo!.privateAddress).toBe("10.213.11.10");
     // The domain boots the kernel from the store path's files, as nixlab-image.json says.
-    const xml = await exec("virsh", ["-c", URI, "dumpxml", `nixlab-${LAB}-solo`]);
+    const domain = Object.values(state.resources).find((e) => e.type.endsWith(":Domain"))!;
+    const xml = await exec("virsh", ["-c", URI, "dumpxml", domain.id]);
     expect(xml.code, xml.stderr).toBe(0);
     expect(xml.stdout).toMatch(/<kernel>[^<]+nixlab-kernel-[0-9a-z]+<\/kernel>/);
     expect(xml.stdout).toContain("<cmdline>root=/dev/vda rw console=ttyS0,115200 mitigations=off</cmdline>");
