@@ -97,7 +97,10 @@ function writeProgram(a: LabArgs): void {
         defaults: { vcpus: 1, memoryGiB: a.memoryGiB, rootDiskGiB: 4, kvm: "none" },
         nodes: a.nodes === 1 ? [{ name: "solo" }] : { count: a.nodes, namePrefix: "node" },
     };
-    const libvirt = { uri: URI, accelerator: "tcg", networkMode: a.networkMode, ...(a.networkMode === "user" ? { sshForwardBasePort: SSH_PORT_1 } : {}), readyTimeoutSeconds: 900 };
+    const libvirt = { uri: URI, accelerator: "tcg", networkMode: a.networkMode, ...(a.networkMode === "user" ? { sshForwardBasePort: SSH_PORT_1 } : {}), readyTimeoutSeconds: 900,
+        // 8 one-vCPU nodes on a 2-core bench host: the capacity check refuses that without an
+        // explicit vCPU overcommit (the 8-node guests only run `sleep`, see stubReadiness).
+        overcommit: { vcpus: Math.max(1, a.nodes) } };
     fs.writeFileSync(
         path.join(a.work, "program.json"),
         JSON.stringify({ stack: a.lab, config: { "nixlab:backend": "libvirt", "nixlab:libvirt": JSON.stringify(libvirt), "nixlab:lab": JSON.stringify(lab) } }, null, 2),
