@@ -13,7 +13,7 @@ import { planLab } from "../components/lab";
 import { ConfigError } from "../components/problems";
 import type { LabSpec } from "../components/spec";
 import { azureBackend } from "../providers/azure";
-import { AZURE_SERIES, findAzureSize, type AzureSeries } from "../providers/azure/catalog";
+import { findAzureSize, type AzureSeries } from "../providers/azure/catalog";
 import { parseAzureConfig, type AzureConfig } from "../providers/azure/config";
 import { galleryImageVersionName, galleryName, resourceGroupName, storageAccountName, vhdBlobName } from "../providers/azure/names";
 import { blobRequest, pageBlobProvider, uploadPageBlob, type PageBlobOutputs } from "../providers/azure/pageblob";
@@ -41,7 +41,15 @@ describe("size choice", () => {
         { vcpus: 4, memoryGiB: 16, arch: "x86_64", kvm: "nested", size: "Standard_D4s_v5" },
         { vcpus: 4, memoryGiB: 17, arch: "x86_64", kvm: "nested", size: "Standard_D8s_v5" },
         { vcpus: 128, memoryGiB: 8, arch: "x86_64", kvm: "nested", size: "Standard_D128s_v6" },
-        { vcpus: 2, memoryGiB: 0.5, arch: "x86_64", kvm: "none", size: "Standard_D2s_v5" },
+        // kvm: none: burstable Bsv2 first, D sizes past its shapes.
+        { vcpus: 2, memoryGiB: 0.5, arch: "x86_64", kvm: "none", size: "Standard_B2ts_v2" },
+        { vcpus: 2, memoryGiB: 4, arch: "x86_64", kvm: "none", size: "Standard_B2ls_v2" },
+        { vcpus: 2, memoryGiB: 6, arch: "x86_64", kvm: "none", size: "Standard_B2s_v2" },
+        { vcpus: 3, memoryGiB: 8, arch: "x86_64", kvm: "none", size: "Standard_B4ls_v2" },
+        { vcpus: 4, memoryGiB: 16, arch: "x86_64", kvm: "none", size: "Standard_B4s_v2" },
+        { vcpus: 16, memoryGiB: 100, arch: "x86_64", kvm: "none", size: "Standard_B32s_v2" },
+        { vcpus: 48, memoryGiB: 100, arch: "x86_64", kvm: "none", size: "Standard_D48s_v5" },
+        { vcpus: 128, memoryGiB: 8, arch: "x86_64", kvm: "none", size: "Standard_D128s_v6" },
         { vcpus: 2, memoryGiB: 4, arch: "aarch64", kvm: "none", size: "Standard_D2ps_v5" },
         // Dpsv5's largest has 208 GiB, so 256 GiB moves to Dpsv6.
         { vcpus: 64, memoryGiB: 256, arch: "aarch64", kvm: "none", size: "Standard_D64ps_v6" },
@@ -131,12 +139,18 @@ describe("refusals", () => {
     });
 
     it("fails an explicit size without nested virtualization for kvm: nested", () => {
-        // The shipped catalog has no x86_64 size without nested virtualization; a B-series-like one shows the check.
-        const noNested: AzureSeries = { ...AZURE_SERIES[0]!, series: "Bsv2", nestedVirtualization: false, source: "test", sizes: [{ name: "Standard_B2s_v2", vcpus: 2, memoryGiB: 8, maxDataDisks: 4 }] };
-        expect(problems(lab({ nodes: [{ name: "x", machineType: "Standard_B2s_v2" }] }), [AZURE_SERIES[0]!, noNested])).toEqual([
-            "nixlab:lab.nodes[0].machineType: node x: Standard_B2s_v2 (Bsv2) does not support nested virtualization (test); " +
-                "kvm: nested needs a size of Dsv5 (Standard_D2s_v5 ... Standard_D96s_v5), or set kvm: none",
+        expect(problems(lab({ nodes: [{ name: "x", machineType: "Standard_B2s_v2" }] }))).toEqual([
+            "nixlab:lab.nodes[0].machineType: node x: Standard_B2s_v2 (Bsv2) does not support nested virtualization (" +
+                "ACD articles/virtual-machines/sizes/general-purpose/bsv2-series.md (Nested Virtualization: Not Supported; Accelerated Networking: Supported; Generation 2 VMs: Supported); " +
+                "ACD articles/virtual-machines/trusted-launch.md (Virtual machines sizes): B-family); " +
+                `kvm: nested needs a size of ${NESTED_X86}, or set kvm: none`,
         ]);
+    });
+
+    it("takes a B-series size set explicitly for kvm: none, without nested virtualization", () => {
+        const placement = placeAzure(lab({ nodes: [{ name: "x", machineType: "standard_b2ls_v2", kvm: "none" }] }));
+        expect(placement.problems).toEqual([]);
+        expect(placement.machines.x).toMatchObject({ machineType: "Standard_B2ls_v2", nestedVirtualization: false, vcpus: 2, memoryGiB: 4 });
     });
 
     it("fails a request larger than any size, naming the largest", () => {

@@ -25,12 +25,13 @@ function problems(extra: Record<string, unknown>): string[] {
 const configProblems = (raw: unknown) => configErrorLines(() => parseGcpConfig(raw));
 
 describe("GCP catalog", () => {
-    it("has each type once, only Intel series for nested (never E2/N2D/AMD/Arm), metal only for -metal types", () => {
+    it("has each type once, only Intel series for nested (never E2/N2D/AMD/Arm), only E2/N2D for none, metal only for -metal types", () => {
         const names = GCP_CATALOG.map((m) => m.machineType);
         expect(new Set(names).size).toBe(names.length);
         for (const m of GCP_CATALOG) {
             expect(m.arch).toBe("x86_64");
             if (m.kvm === "nested") expect(m.machineType).toMatch(/^(n1|n2|c3)-(standard|highcpu|highmem)-\d+$/);
+            if (m.kvm === "none") expect(m.machineType).toMatch(/^(e2-(small|medium|(standard|highcpu|highmem)-\d+)|n2d-standard-\d+)$/);
             expect(m.kvm === "metal").toBe(m.machineType.endsWith("-metal"));
         }
     });
@@ -51,6 +52,13 @@ describe("GCP catalog", () => {
         expect(shape("n2-highmem-128")).toMatchObject({ vcpus: 128, memoryGiB: 864 });
         expect(shape("c3-highmem-176")).toMatchObject({ vcpus: 176, memoryGiB: 1408 });
         expect(shape("c3-standard-192-metal")).toMatchObject({ vcpus: 192, memoryGiB: 768 });
+        // Shared-core E2 counts as GKE's table counts it: one core, whatever the API shows.
+        expect(shape("e2-small")).toMatchObject({ vcpus: 1, memoryGiB: 2, kvm: "none" });
+        expect(shape("e2-medium")).toMatchObject({ vcpus: 1, memoryGiB: 4, kvm: "none" });
+        expect(shape("e2-highcpu-32")).toMatchObject({ vcpus: 32, memoryGiB: 32, kvm: "none" });
+        expect(shape("e2-highmem-16")).toMatchObject({ vcpus: 16, memoryGiB: 128, kvm: "none" });
+        expect(shape("e2-highmem-32")).toBeUndefined();
+        expect(shape("n2d-standard-224")).toMatchObject({ vcpus: 224, memoryGiB: 896, kvm: "none" });
     });
 });
 
@@ -60,7 +68,17 @@ describe("GCP placement", () => {
         [{ vcpus: 4, memoryGiB: 16 }, "n2-standard-4", true],
         [{ vcpus: 4, memoryGiB: 8 }, "c3-highcpu-4", true],
         [{ vcpus: 8, memoryGiB: 64 }, "n2-highmem-8", true],
-        [{ vcpus: 2, memoryGiB: 4, kvm: "none" }, "n1-standard-2", false],
+        // kvm: none picks among E2 then N2D only, never a nested or metal type.
+        [{ vcpus: 2, memoryGiB: 4, kvm: "none" }, "e2-standard-2", false],
+        [{ vcpus: 1, memoryGiB: 0.5, kvm: "none" }, "e2-small", false],
+        [{ vcpus: 1, memoryGiB: 3, kvm: "none" }, "e2-medium", false],
+        [{ vcpus: 2, memoryGiB: 2, kvm: "none" }, "e2-highcpu-2", false],
+        [{ vcpus: 4, memoryGiB: 20, kvm: "none" }, "e2-highmem-4", false],
+        [{ vcpus: 8, memoryGiB: 20, kvm: "none" }, "e2-standard-8", false],
+        [{ vcpus: 32, memoryGiB: 16, kvm: "none" }, "e2-highcpu-32", false],
+        [{ vcpus: 16, memoryGiB: 200, kvm: "none" }, "n2d-standard-64", false],
+        [{ vcpus: 40, memoryGiB: 8, kvm: "none" }, "n2d-standard-48", false],
+        [{ vcpus: 200, memoryGiB: 800, kvm: "none" }, "n2d-standard-224", false],
         [{ vcpus: 1, memoryGiB: 1, kvm: "metal" }, "c3-highcpu-192-metal", false],
         [{ vcpus: 1, memoryGiB: 600, kvm: "metal" }, "c3-standard-192-metal", false],
     ])("picks the smallest fitting type for %j: %s", (node, type, nested) => {
@@ -84,12 +102,35 @@ describe("GCP placement", () => {
         ]);
     });
 
-    it("fails E2 (no VT-x) and other types outside the catalog", () => {
-        expect(problems({ nodes: [{ name: "a", machineType: "e2-standard-4" }, { name: "b", machineType: "n2d-standard-4", kvm: "none" }] })).toEqual([
-            'nixlab:lab.nodes[0].machineType: "e2-standard-4" is not in the GCP catalog (providers/gcp/catalog.ts: N1, N2, C3 and C3 bare metal) (E2 VMs have no VT-x, whatever the CPU underneath), ' +
-                `so nixlab cannot vouch that it gives x86_64 with kvm: nested; ${INSTEAD_NESTED}`,
-            'nixlab:lab.nodes[1].machineType: "n2d-standard-4" is not in the GCP catalog (providers/gcp/catalog.ts: N1, N2, C3 and C3 bare metal), ' +
-                `so nixlab cannot vouch that it gives x86_64 with kvm: none; ${INSTEAD_NESTED}`,
+    it("fails E2/N2D (no VT-x) for kvm: nested or metal, and types outside the catalog", () => {
+        expect(
+            problems({
+                nodes: [
+                    { name: "a", machineType: "e2-standard-4" },
+                    { name: "b", machineType: "n2d-standard-4", kvm: "metal" },
+                    { name: "c", machineType: "t2d-standard-4", kvm: "none" },
+                ],
+            }),
+        ).toEqual([
+            `nixlab:lab.nodes[0].machineType: e2-standard-4 has no /dev/kvm (E2 VMs have no VT-x, whatever the CPU underneath, ${NESTED_DOC}); it gives kvm: none, not nested (set kvm: none to keep it); ${INSTEAD_NESTED}`,
+            `nixlab:lab.nodes[1].machineType: n2d-standard-4 has no /dev/kvm (nested virtualization is Intel-only; N2D is AMD, ${NESTED_DOC}); it gives kvm: none, not metal (set kvm: none to keep it); ${INSTEAD_METAL}`,
+            'nixlab:lab.nodes[2].machineType: "t2d-standard-4" is not in the GCP catalog (providers/gcp/catalog.ts: E2 and N2D for kvm: none; N1, N2, C3 and C3 bare metal), ' +
+                "so nixlab cannot vouch that it gives x86_64 with kvm: none; use one of e2-small, e2-medium, e2-highcpu-2, e2-standard-2 (smallest first), or remove machineType to choose by vcpus/memoryGiB",
+        ]);
+    });
+
+    it("takes any catalog type for an explicit kvm: none machineType, without nested virtualization", () => {
+        const p = placeGcp(lab({ nodes: [{ name: "a", machineType: "n2d-standard-4", kvm: "none" }, { name: "b", machineType: "n2-standard-8", kvm: "none" }] }));
+        expect(p.problems).toEqual([]);
+        expect(p.machines.a).toMatchObject({ machineType: "n2d-standard-4", nestedVirtualization: false, vcpus: 4, memoryGiB: 16 });
+        expect(p.machines.b).toMatchObject({ machineType: "n2-standard-8", nestedVirtualization: false, vcpus: 8, memoryGiB: 32 });
+    });
+
+    it("fails aarch64 + none (no ARM64 image), pointing at x86_64 kvm: none types", () => {
+        expect(problems({ nodes: [{ name: "arm", arch: "aarch64", kvm: "none" }] })).toEqual([
+            "nixlab:lab.nodes[0].arch: aarch64 is not supported on GCP by nixlab: Arm machines (e.g. c4a-standard-96-metal, c4a-highmem-96-metal) boot only images marked ARM64, " +
+                "and gcp.compute.Image in @pulumi/gcp 9.37 cannot set an image's architecture. " +
+                "What works: arch: x86_64 on GCP (e2-small, e2-medium, e2-highcpu-2, e2-standard-2), or the aws backend for aarch64 with kvm: metal (Graviton .metal)",
         ]);
     });
 

@@ -51,8 +51,37 @@ const NVME_SOURCE = "ACD articles/virtual-machines/nvme-overview.md (\"For v6 ..
  * the SCSI disk path every Azure Linux image supports; AMD Dasv5 and NVMe-only Dsv6 follow.
  * Nested virtualization on Azure is documented for Hyper-V as the L1 hypervisor; KVM in
  * these sizes relies on the same exposed VT-x/AMD-V.
+ *
+ * `kvm: none` nodes (clients, load generators) choose among every size of their arch, and
+ * the burstable Bsv2 comes before all of them: its sizes are the cheapest general-purpose
+ * x86_64 sizes (2 GiB per vCPU in the "ls" sizes) and it lacks only nested virtualization,
+ * which such a node does not need. Dsv5 and the others stay choosable for shapes Bsv2 lacks
+ * (more than 32 vCPUs or 4 GiB per vCPU). Bsv2 never serves kvm: nested (its Feature support
+ * says "Nested Virtualization: Not Supported"), so nested choices are unchanged by it.
  */
 export const AZURE_SERIES: readonly AzureSeries[] = [
+    {
+        series: "Bsv2",
+        arch: "x86_64",
+        nestedVirtualization: false,
+        acceleratedNetworking: "supported",
+        diskController: "SCSI",
+        trustedLaunch: true,
+        source: `ACD articles/virtual-machines/sizes/general-purpose/bsv2-series.md (Nested Virtualization: Not Supported; Accelerated Networking: Supported; Generation 2 VMs: Supported); ${TRUSTED_LAUNCH_SOURCE}: B-family`,
+        sizes: [
+            { name: "Standard_B2ts_v2", vcpus: 2, memoryGiB: 1, maxDataDisks: 4 },
+            { name: "Standard_B2ls_v2", vcpus: 2, memoryGiB: 4, maxDataDisks: 4 },
+            { name: "Standard_B2s_v2", vcpus: 2, memoryGiB: 8, maxDataDisks: 4 },
+            { name: "Standard_B4ls_v2", vcpus: 4, memoryGiB: 8, maxDataDisks: 8 },
+            { name: "Standard_B4s_v2", vcpus: 4, memoryGiB: 16, maxDataDisks: 8 },
+            { name: "Standard_B8ls_v2", vcpus: 8, memoryGiB: 16, maxDataDisks: 16 },
+            { name: "Standard_B8s_v2", vcpus: 8, memoryGiB: 32, maxDataDisks: 16 },
+            { name: "Standard_B16ls_v2", vcpus: 16, memoryGiB: 32, maxDataDisks: 32 },
+            { name: "Standard_B16s_v2", vcpus: 16, memoryGiB: 64, maxDataDisks: 32 },
+            { name: "Standard_B32ls_v2", vcpus: 32, memoryGiB: 64, maxDataDisks: 32 },
+            { name: "Standard_B32s_v2", vcpus: 32, memoryGiB: 128, maxDataDisks: 32 },
+        ],
+    },
     {
         series: "Dsv5",
         arch: "x86_64",

@@ -16,6 +16,11 @@
  *
  * Order is the cost tie-break: GKE_TABLE prices N1 and N2 alike (0.031611 $/vCPU-h,
  * 0.004237 $/GB-h) and C3 higher (0.03398, 0.00456), so N1, N2, then C3.
+ *
+ * `kvm: none` nodes (clients, load generators) are chosen only among the ordinary types
+ * marked kvm: none, E2 then N2D: E2 is the cheapest series (GKE_TABLE 0.021811 $/vCPU-h,
+ * 0.002923 $/GB-h) and lacks VT-x, which such a node does not need; a nested or metal
+ * type would cost more for nothing. An explicit machineType may still name any type.
  */
 import type { Arch } from "../../components/spec";
 
@@ -48,6 +53,7 @@ function series(
     vcpus: number[],
     extra: Omit<GcpMachine, "machineType" | "vcpus" | "memoryGiB" | "arch" | "kvm" | "source">,
     source: string,
+    kvm: GcpKvm = "nested",
 ): GcpMachine[] {
     return vcpus.map((n) => ({
         machineType: `${prefix}-${n}`,
@@ -55,7 +61,7 @@ function series(
         vcpus: n,
         // n1-highcpu-2 has 1.8 GB: keep one decimal, as Google lists it.
         memoryGiB: Math.round(n * gbPerVcpu * 10) / 10,
-        kvm: "nested",
+        kvm,
         ...extra,
         source,
     }));
@@ -84,6 +90,29 @@ const NESTED: GcpMachine[] = [
     ...series("c3-highmem", 8, C3_VCPUS, c3, `${GKE_TABLE} (C3 highmem); ${NESTED_DOC}`),
 ];
 
+// Ordinary VMs for nodes that need no /dev/kvm (kvm: none). E2 shapes are GKE_TABLE's
+// (`NewMachineTypeInfo("e2-medium", 1, 4)`, `("e2-small", 1, 2)`, e2-standard 4 GB/vCPU,
+// e2-highcpu 1, e2-highmem 8 up to 16 vCPUs). The shared-core e2-small and e2-medium show
+// 2 vCPUs in the machine-types API but get one vCPU's worth of time; GKE_TABLE counts them
+// as 1 core, and so does nixlab, so a node asking for 2 vCPUs never lands on a fraction
+// (https://cloud.google.com/compute/docs/general-purpose-machines#sharedcore). e2-micro
+// (a quarter vCPU, 1 GB) is left out: too little for a NixOS node. N2D standard (AMD,
+// 4 GB/vCPU, up to 224 vCPUs) covers sizes past E2's 32 vCPUs (U: N2D shapes from
+// https://cloud.google.com/compute/docs/general-purpose-machines#n2d_machines, not checked
+// against GKE_TABLE).
+const E2_VCPUS = [2, 4, 8, 16, 32];
+const N2D_VCPUS = [2, 4, 8, 16, 32, 48, 64, 80, 96, 128, 224];
+const e2 = { diskType: "pd-balanced" } as const;
+const GP_DOC = "https://cloud.google.com/compute/docs/general-purpose-machines";
+const VM_X86: GcpMachine[] = [
+    { machineType: "e2-small", arch: "x86_64", vcpus: 1, memoryGiB: 2, kvm: "none", ...e2, source: `${GKE_TABLE} (E2 shared-core); ${GP_DOC}` },
+    { machineType: "e2-medium", arch: "x86_64", vcpus: 1, memoryGiB: 4, kvm: "none", ...e2, source: `${GKE_TABLE} (E2 shared-core); ${GP_DOC}` },
+    ...series("e2-highcpu", 1, E2_VCPUS, e2, `${GKE_TABLE} (E2 highcpu); ${GP_DOC}`, "none"),
+    ...series("e2-standard", 4, E2_VCPUS, e2, `${GKE_TABLE} (E2 standard); ${GP_DOC}`, "none"),
+    ...series("e2-highmem", 8, E2_VCPUS.slice(0, -1), e2, `${GKE_TABLE} (E2 highmem); ${GP_DOC}`, "none"),
+    ...series("n2d-standard", 4, N2D_VCPUS, e2, `${GP_DOC} (N2D standard) (U)`, "none"),
+];
+
 // Bare metal: machine types ending in -metal (METAL_DOC). C3 metal takes Hyperdisk only,
 // has one IDPF NIC (https://cloud.google.com/compute/docs/networking/using-idpf) and no
 // live migration; Google's own image tests run it with onHostMaintenance TERMINATE.
@@ -94,7 +123,7 @@ const METAL: GcpMachine[] = [
     { machineType: "c3-highmem-192-metal", arch: "x86_64", vcpus: 192, memoryGiB: 1536, kvm: "metal", ...metal, source: `${GKE_TABLE} (C3 bare metal); ${METAL_DOC}` },
 ];
 
-export const GCP_CATALOG: readonly GcpMachine[] = [...NESTED, ...METAL];
+export const GCP_CATALOG: readonly GcpMachine[] = [...VM_X86, ...NESTED, ...METAL];
 
 /**
  * Arm bare metal that exists on Compute Engine but that nixlab cannot use yet (see
@@ -106,4 +135,9 @@ export const GCP_ARM_METAL = ["c4a-standard-96-metal", "c4a-highmem-96-metal"] a
 /** `none` runs anywhere of its arch; `nested` and `metal` need exactly that capability. */
 export function provides(machine: GcpMachine, kvm: GcpKvm): boolean {
     return kvm === "none" || machine.kvm === kvm;
+}
+
+/** What placement chooses from on its own: exactly the node's kvm mode (see the file comment). */
+export function choosable(machine: GcpMachine, kvm: GcpKvm): boolean {
+    return machine.kvm === kvm;
 }

@@ -8,7 +8,7 @@ import { sshIngressProblems } from "../../components/ready";
 import type { Problem } from "../../components/problems";
 import { show } from "../../components/problems";
 import type { ImageArtifactSpec, LabSpec, NodeSpec } from "../../components/spec";
-import { GCP_ARM_METAL, GCP_CATALOG, GcpMachine, provides } from "./catalog";
+import { GCP_ARM_METAL, GCP_CATALOG, GcpMachine, choosable, provides } from "./catalog";
 
 const NESTED_DOC = "https://cloud.google.com/compute/docs/instances/nested-virtualization/overview";
 
@@ -16,9 +16,9 @@ export function findMachine(machineType: string): GcpMachine | undefined {
     return GCP_CATALOG.find((m) => m.machineType === machineType);
 }
 
-/** Types of the node's arch that give its kvm mode, smallest first (vCPUs, memory, catalog order). */
+/** Types of the node's arch placement picks from for its kvm mode, smallest first (vCPUs, memory, catalog order). */
 export function candidates(node: Pick<NodeSpec, "arch" | "kvm">): GcpMachine[] {
-    return bySize(GCP_CATALOG, (m) => m.arch === node.arch && provides(m, node.kvm));
+    return bySize(GCP_CATALOG, (m) => m.arch === node.arch && choosable(m, node.kvm));
 }
 
 /** The machine a node gets; the volume and node code need its disk/NIC needs too. */
@@ -44,7 +44,7 @@ export function resolveMachine(node: NodeSpec): GcpMachine | undefined {
  * google_compute_image) has no `architecture` argument, so nixlab cannot upload one.
  */
 function armProblem(node: NodeSpec): Problem {
-    const x86 = candidates({ arch: "x86_64", kvm: node.kvm === "none" ? "nested" : node.kvm });
+    const x86 = candidates({ arch: "x86_64", kvm: node.kvm });
     const why =
         node.kvm === "nested"
             ? `kvm: nested is impossible for aarch64 on GCP: nested virtualization exists only on Intel VMs ("You can't use VMs powered by AMD and Arm processors", ${NESTED_DOC})`
@@ -68,11 +68,10 @@ function explicit(node: NodeSpec, fits: GcpMachine[]): { choice?: MachineChoice;
     const known = findMachine(type);
     const instead = `use one of ${suggest(fits)} (smallest first), or remove machineType to choose by vcpus/memoryGiB`;
     if (!known) {
-        const e2 = /^e2-/.test(type) ? " (E2 VMs have no VT-x, whatever the CPU underneath)" : "";
         return {
             problem: {
                 path,
-                message: `${show(type)} is not in the GCP catalog (providers/gcp/catalog.ts: N1, N2, C3 and C3 bare metal)${e2}, so nixlab cannot vouch that it gives ${node.arch} with kvm: ${node.kvm}; ${instead}`,
+                message: `${show(type)} is not in the GCP catalog (providers/gcp/catalog.ts: E2 and N2D for kvm: none; N1, N2, C3 and C3 bare metal), so nixlab cannot vouch that it gives ${node.arch} with kvm: ${node.kvm}; ${instead}`,
             },
         };
     }
@@ -80,7 +79,9 @@ function explicit(node: NodeSpec, fits: GcpMachine[]): { choice?: MachineChoice;
         const what =
             known.kvm === "metal"
                 ? `${type} is bare metal, which gives kvm: metal, not nested (set kvm: metal to keep it)`
-                : `${type} is a VM; it gives kvm: nested, not metal (set kvm: nested to keep it)`;
+                : known.kvm === "none"
+                  ? `${type} has no /dev/kvm (${/^e2-/.test(type) ? "E2 VMs have no VT-x, whatever the CPU underneath" : "nested virtualization is Intel-only; N2D is AMD"}, ${NESTED_DOC}); it gives kvm: none, not ${node.kvm} (set kvm: none to keep it)`
+                  : `${type} is a VM; it gives kvm: nested, not metal (set kvm: nested to keep it)`;
         return { problem: { path, message: `${what}; ${instead}` } };
     }
     return {
