@@ -359,7 +359,7 @@ describe("nixlab-kvm-machine-type", () => {
         const node = find("gcp-x86_64", "kvm-gce-node-1");
         node.inputs.machineType = "e2-standard-4";
         expect((await violations(kvmMachineType, node)).map((v) => v.split(";")[0])).toEqual([
-            "enableNestedVirtualization is on for e2-standard-4, which is not in nixlab's catalog",
+            "enableNestedVirtualization is on for e2-standard-4, which is a none type",
             "the node asks for nested KVM but e2-standard-4 does not offer it.",
         ]);
         // The captured label alone says what was asked: switching nesting off fails the node.
