@@ -200,7 +200,7 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt backend on a re
         fs.rmSync(`${sshDir}/deny-log-reads`);
         expect(denied.report?.ok).toBe(false);
         expect(denied.report?.error).toContain(
-            `node solo: cannot read its serial log ${SERIAL_LOG} on the hypervisor (${sshDir}/ssh -p ${sshPort} -i ${sshDir}/client root@127.0.0.1): ` +
+            `node solo: cannot read its serial log ${SERIAL_LOG} on the hypervisor (${sshDir}/ssh -p ${sshPort} -i ${sshDir}/client -- root@127.0.0.1): ` +
                 "ssh failed (exit 255) 3 times in a row: root@127.0.0.1: Permission denied (publickey). Exit 255 is ssh itself failing",
         );
         expect(fs.readFileSync(`${sshDir}/ssh.log`, "utf8").split("\n").filter((c) => c.includes(`cat '${SERIAL_LOG}'`))).toHaveLength(3);
@@ -220,7 +220,8 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt backend on a re
         const dom = Object.values(state.resources).find((e) => e.name === `${LAB}-solo`)!;
         expect(dom.inputs).toMatchObject({
             uri: remoteUri(),
-            hypervisorSsh: ["-p", String(sshPort), "-i", `${sshDir}/client`, "root@127.0.0.1"],
+            // `--` before the host: a URI host starting with `-` is refused, and ssh never reads one as an option.
+            hypervisorSsh: ["-p", String(sshPort), "-i", `${sshDir}/client`, "--", "root@127.0.0.1"],
             hypervisorSshCommand: `${sshDir}/ssh`,
         });
         // ...and did: the wrapper saw libvirt's connections and the backend's log reads.
