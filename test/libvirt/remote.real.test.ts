@@ -177,6 +177,8 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt backend on a re
     });
 
     afterAll(async () => {
+        // A failed step must not leave the lab to the next file's leftover checks.
+        await deleteLabByName(LAB).catch((e: unknown) => process.stderr.write(`[libvirt remote] cleanup of ${LAB} failed: ${String(e)}\n`));
         await stopSshd();
         timings.total = (Date.now() - suiteStarted) / 1000;
         process.stderr.write(`[libvirt remote] timings (s): ${JSON.stringify(timings)}\n`);
