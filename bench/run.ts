@@ -19,6 +19,7 @@ import { benchPlans, REPO, stacks, type PlanTimes, type Timing } from "./plan";
 import { BENCH_DIR, controlPlane, must, runEngine, URI, virshShim, waitForBanner, writes, type ControlPlane, type EngineRun } from "./libvirt";
 import { ensureNetns, rawBoot, type RawBoot } from "./qemu";
 import { vagrantRow } from "./vagrant";
+import { domainName, serialLogPath } from "../providers/libvirt/render";
 
 const INFRA = path.join(REPO, "test", "libvirt", "infra");
 const BENCH_NETNS = "nixlab-bench";
@@ -148,12 +149,20 @@ async function cleanupLeftovers(shimDir: string): Promise<void> {
     }
 }
 
+/** Removes console logs an earlier, killed run of `lab` left (destroy removes its own). */
+function removeLogs(lab: string): void {
+    const prefix = domainName(lab, "");
+    for (const f of fs.readdirSync(SERIAL_DIR).filter((f) => f.startsWith(prefix))) fs.rmSync(path.join(SERIAL_DIR, f), { force: true });
+}
+
 /** Appends a ready line to each node's serial log once its domain runs (the 8-node lab's guests only sleep). */
 function stubReadiness(lab: string, nodes: string[]): () => void {
     const done = new Set<string>();
     const timer = setInterval(() => {
         for (const n of nodes) {
-            const file = path.join(SERIAL_DIR, `nixlab-${lab}-${n}.serial.log`);
+            // The provider's own path function: a copy of the naming went stale once (issue 10
+            // renamed domains to nixlab-<lab>.<node>) and the 8-node up then waited forever.
+            const file = serialLogPath(SERIAL_DIR, lab, n);
             if (done.has(n) || !fs.existsSync(file)) continue;
             fs.appendFileSync(file, `\n${MARKER} node=${n} kvm=ok cloud-init-rc=0 (bench stub)\n`);
             done.add(n);
@@ -180,7 +189,7 @@ async function benchLibvirt(machine: Machine): Promise<void> {
     fs.mkdirSync(one.work, { recursive: true });
     sshKey(one.work);
     writeProgram(one);
-    for (const f of fs.readdirSync(SERIAL_DIR).filter((f) => f.startsWith("nixlab-bench1-"))) fs.rmSync(path.join(SERIAL_DIR, f), { force: true });
+    removeLogs("bench1");
     log("1-node lab: up until ready (TCG guest boot)");
     const banner1 = waitForBanner(netns, SSH_PORT_1, 20 * 60_000);
     const up1 = await runEngine("up", one.work, shimDir);
@@ -251,7 +260,7 @@ async function benchLibvirt(machine: Machine): Promise<void> {
     sshKey(eight.work);
     writeProgram(eight);
     const names = Array.from({ length: 8 }, (_, i) => `node-${i + 1}`);
-    for (const f of fs.readdirSync(SERIAL_DIR).filter((f) => f.startsWith("nixlab-bench8-"))) fs.rmSync(path.join(SERIAL_DIR, f), { force: true });
+    removeLogs("bench8");
     log("8-node lab: up (readiness stubbed)");
     const stop = stubReadiness("bench8", names);
     let up8: EngineRun;
