@@ -18,8 +18,9 @@ import { describeMachine, type Machine } from "./machine";
 import { benchPlans, REPO, stacks, type PlanTimes, type Timing } from "./plan";
 import { BENCH_DIR, controlPlane, must, runEngine, URI, virshShim, waitForBanner, writes, type ControlPlane, type EngineRun } from "./libvirt";
 import { ensureNetns, rawBoot, type RawBoot } from "./qemu";
-import { vagrantRow } from "./vagrant";
 import { domainName, serialLogPath } from "../providers/libvirt/render";
+import { parseLabConfig } from "../components/spec";
+import { MANAGEMENT, VAGRANT_NAMES, vagrantAbsence, vagrantBoot, vagrantEnv, vagrantPrereqs, vagrantSeedFiles, writeSeedIso, type VagrantBoot } from "./vagrant";
 
 const INFRA = path.join(REPO, "test", "libvirt", "infra");
 const BENCH_NETNS = "nixlab-bench";
@@ -73,9 +74,10 @@ interface LabArgs {
     cmdline?: string;
 }
 
-function writeProgram(a: LabArgs): void {
+/** The lab's `nixlab:lab` config (raw, as in a stack file). */
+function labConfig(a: LabArgs): Record<string, unknown> {
     const image = JSON.parse(fs.readFileSync(path.join(a.fixtureDir, "image.json"), "utf8")) as { sha256: string; cmdline: string; bootMode: string };
-    const lab = {
+    return {
         name: a.lab,
         owner: "bench@example.com",
         ttl: "2h",
@@ -98,6 +100,10 @@ function writeProgram(a: LabArgs): void {
         defaults: { vcpus: 1, memoryGiB: a.memoryGiB, rootDiskGiB: 4, kvm: "none" },
         nodes: a.nodes === 1 ? [{ name: "solo" }] : { count: a.nodes, namePrefix: "node" },
     };
+}
+
+function writeProgram(a: LabArgs): void {
+    const lab = labConfig(a);
     const libvirt = { uri: URI, accelerator: "tcg", networkMode: a.networkMode, ...(a.networkMode === "user" ? { sshForwardBasePort: SSH_PORT_1 } : {}), readyTimeoutSeconds: 900,
         // 8 one-vCPU nodes on a 2-core bench host: the capacity check refuses that without an
         // explicit vCPU overcommit (the 8-node guests only run `sleep`, see stubReadiness).
@@ -171,7 +177,84 @@ function stubReadiness(lab: string, nodes: string[]): () => void {
     return () => clearInterval(timer);
 }
 
-async function benchLibvirt(machine: Machine): Promise<void> {
+interface VagrantRun {
+    boot: VagrantBoot;
+    /** The seed the vagrant guest booted (raw QEMU boots it too when only the vagrant rows run). */
+    seedIso: string;
+}
+
+/**
+ * The vagrant-libvirt peer: the 1-node lab's node booted by `vagrant up` with nixlab's
+ * user-data and vendor-data for it, or why that cannot run here.
+ */
+async function runVagrant(netns: string, one: LabArgs): Promise<VagrantRun | { absent: string }> {
+    const work = path.join(BENCH_DIR, "vagrant");
+    const prereqs = await vagrantPrereqs(one.fixtureDir, vagrantEnv(work));
+    const absent = vagrantAbsence(prereqs);
+    if (absent) return { absent };
+    const spec = parseLabConfig(labConfig(one), one.lab);
+    const node = spec.nodes[0]!;
+    const seedDir = path.join(BENCH_DIR, "vagrant-seed");
+    fs.rmSync(seedDir, { recursive: true, force: true });
+    fs.mkdirSync(seedDir, { recursive: true });
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "host", "-f", path.join(seedDir, "host")]);
+    const keys = {
+        hostPrivateKey: fs.readFileSync(path.join(seedDir, "host"), "utf8"),
+        hostPublicKey: fs.readFileSync(path.join(seedDir, "host.pub"), "utf8").trim(),
+        operatorPublicKey: fs.readFileSync(path.join(one.work, "user.pub"), "utf8").trim(),
+    };
+    fs.rmSync(path.join(seedDir, "host"));
+    fs.rmSync(path.join(seedDir, "host.pub"));
+    const seedIso = await writeSeedIso(seedDir, vagrantSeedFiles({ lab: spec, node, keys, mac: MANAGEMENT.mac }));
+    const boot = await vagrantBoot(
+        {
+            uri: URI,
+            netns,
+            work,
+            fixtureDir: one.fixtureDir,
+            cmdline: one.cmdline!,
+            seedIso,
+            privateKey: path.join(one.work, "user"),
+            user: spec.user.name,
+            serialLog: path.join(SERIAL_DIR, `${VAGRANT_NAMES.domain}.serial.log`),
+            marker: MARKER,
+            memoryMiB: one.memoryGiB * 1024,
+            rootDiskGiB: 4,
+            timeoutSeconds: 1800,
+            log,
+        },
+        prereqs,
+    );
+    log(`vagrant: "Machine booted and ready!" at ${boot.sshReadySeconds.toFixed(2)} s, ready line at ${s(boot.readyLineSeconds)}, exit at ${boot.exitSeconds.toFixed(2)} s`);
+    return { boot, seedIso };
+}
+
+/** The vagrant rows (under the raw-QEMU rows), against the raw QEMU boot of the same run. */
+function vagrantRows(v: VagrantRun | { absent: string }, raw: RawBoot | undefined, netns: string, rawSeed: string): void {
+    if ("absent" in v) {
+        notes.push(`vagrant-libvirt rows absent: ${v.absent}`);
+        return;
+    }
+    const b = v.boot;
+    const ratio = (x: number | undefined, y: number | undefined) => (x !== undefined && y ? `${(x / y).toFixed(2)}×` : "-");
+    row("peer: vagrant up until ready line (vagrant-libvirt)", s(b.readyLineSeconds), `${s(raw?.readySeconds)} raw QEMU`, ratio(b.readyLineSeconds, raw?.readySeconds), "", undefined);
+    row(
+        "peer: vagrant up to SSH-ready (vagrant-libvirt)",
+        s(b.sshReadySeconds),
+        `${s(raw?.bannerSeconds)} raw QEMU banner; "Machine booted and ready!", vagrant exits at ${s(b.exitSeconds)}`,
+        ratio(b.sshReadySeconds, raw?.bannerSeconds),
+        "",
+        undefined,
+    );
+    notes.push(
+        `vagrant-libvirt ${b.pluginVersion} (${b.vagrantVersion}): \`vagrant up\` of a box packed from the fixture (added from a local file under a private VAGRANT_HOME), ` +
+            `same kernel, initrd and command line, q35, TCG, 1 vCPU, 1 GiB, run in netns ${netns} against ${URI}, its own pool and management network ${MANAGEMENT.cidr}; ` +
+            `timed from its start to the ready line on the serial console and to its "Machine booted and ready!" (SSH login done); its time includes uploading the box image into the pool, as nixlab's up includes its image upload. ` +
+            `Seed: nixlab's user-data and vendor-data for the node with a DHCP network-config (vagrant finds the guest by its lease); raw QEMU here booted ${rawSeed}.`,
+    );
+}
+
+async function benchLibvirt(machine: Machine, only: string | undefined): Promise<void> {
     log("starting the test libvirtd (if needed) and the fixture image (cached)");
     const netns = script("start-libvirtd.sh") || "nixlab-test";
     const fixtureDir = process.env.NIXLAB_FIXTURE_DIR ?? script("build-fixture-image.sh");
@@ -188,6 +271,36 @@ async function benchLibvirt(machine: Machine): Promise<void> {
     const one: LabArgs = { lab: "bench1", work: path.join(BENCH_DIR, "bench1"), fixtureDir, nodes: 1, networkMode: "user", cidr: "10.213.20.0/24", memoryGiB: 1, cmdline };
     fs.mkdirSync(one.work, { recursive: true });
     sshKey(one.work);
+    if (only === "vagrant") {
+        // The vagrant rows alone, against raw QEMU booting vagrant's seed (its DHCP network-config
+        // works on QEMU's user-mode network too) with the same MAC.
+        log("vagrant-libvirt: vagrant up until ready");
+        const v = await runVagrant(netns, one);
+        let raw: RawBoot | undefined;
+        if (!("absent" in v)) {
+            log("raw QEMU: the same image and vagrant's seed until the ready line");
+            raw = await rawBoot({
+                netns: BENCH_NETNS,
+                work: path.join(BENCH_DIR, "raw"),
+                fixtureDir,
+                cmdline,
+                seedIso: v.seedIso,
+                rootDiskGiB: 4,
+                memoryMiB: 1024,
+                netdev: `user,id=nixnet0,hostfwd=tcp:127.0.0.1:${SSH_PORT_1}-:22`,
+                mac: MANAGEMENT.mac,
+                sshPort: SSH_PORT_1,
+                node: "solo",
+                marker: MARKER,
+                timeoutSeconds: 900,
+            });
+            log(`raw QEMU: ready in ${raw.readySeconds.toFixed(2)} s`);
+            fs.rmSync(path.dirname(v.seedIso), { recursive: true, force: true });
+        }
+        vagrantRows(v, raw, netns, "the same seed as vagrant (user-mode NIC, same MAC)");
+        notes.push("NIXLAB_BENCH_ONLY=vagrant: only the vagrant-libvirt rows and their raw-QEMU comparison ran.");
+        return;
+    }
     writeProgram(one);
     removeLogs("bench1");
     log("1-node lab: up until ready (TCG guest boot)");
@@ -242,6 +355,12 @@ async function benchLibvirt(machine: Machine): Promise<void> {
     const b1 = banner1At === undefined ? undefined : (banner1At - up1.startedMs) / 1000;
     row("1-node SSH banner from start", s(b1), `${s(raw.bannerSeconds)} raw QEMU`, b1 && raw.bannerSeconds ? `${(b1 / raw.bannerSeconds).toFixed(2)}×` : "-", "", undefined);
 
+    // ---- the vagrant-libvirt peer, the same node booted by `vagrant up`
+    log("vagrant-libvirt: vagrant up until ready");
+    const vagrant = await runVagrant(netns, one);
+    if (!("absent" in vagrant)) fs.rmSync(path.dirname(vagrant.seedIso), { recursive: true, force: true });
+    vagrantRows(vagrant, raw, netns, "the seed nixlab made (static address on the user-mode NIC)");
+
     // ---- 8 nodes, NAT network: control plane, unchanged up, destroy
     const eight: LabArgs = {
         lab: "bench8",
@@ -281,10 +400,6 @@ async function benchLibvirt(machine: Machine): Promise<void> {
         "8-node lab: guests boot the fixture kernel with init=/bin/sleep and the bench writes their ready lines; the real boot is the 1-node row.",
         `1-node lab: QEMU user-mode networking (as raw QEMU), SSH forwarded to 127.0.0.1:${SSH_PORT_1} in netns ${netns}; raw QEMU in netns ${BENCH_NETNS}.`,
     );
-
-    const vagrant = await vagrantRow();
-    if ("seconds" in vagrant) row("vagrant up to SSH-ready (vagrant-libvirt)", s(vagrant.seconds), `${s(raw.bannerSeconds)} raw QEMU banner`, "", "", undefined);
-    else notes.push(`vagrant-libvirt row absent: ${vagrant.absent}`);
     void machine;
 }
 
@@ -317,15 +432,18 @@ function render(machine: Machine): string {
 
 async function main(): Promise<void> {
     const machine = describeMachine(URI);
-    // NIXLAB_BENCH_ONLY=plan|libvirt runs one part (while working on it); default both.
+    // NIXLAB_BENCH_ONLY=plan|libvirt|vagrant runs one part (while working on it); default
+    // all. `vagrant`: only the vagrant-libvirt rows and the raw QEMU boot they compare with.
     const only = process.env.NIXLAB_BENCH_ONLY;
-    if (only !== "libvirt") {
+    const parts = ["plan", "libvirt", "vagrant"];
+    if (only !== undefined && !parts.includes(only)) throw new Error(`NIXLAB_BENCH_ONLY=${only}: expected one of ${parts.join(", ")} (or unset for all)`);
+    if (only === undefined || only === "plan") {
         log(`offline plans of ${stacks().length} stacks`);
         planRows(benchPlans(3));
     }
     if (only === "plan") notes.push("libvirt rows absent: NIXLAB_BENCH_ONLY=plan.");
     else if (process.getuid?.() !== 0) notes.push("libvirt rows absent: the bench runs its labs through the test libvirtd, which needs root.");
-    else await benchLibvirt(machine);
+    else await benchLibvirt(machine, only);
     process.stdout.write(render(machine));
 }
 

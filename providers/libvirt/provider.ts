@@ -792,7 +792,7 @@ export function renderMetaData(instanceId: string, hostname: string): string {
 }
 
 /** genisoimage (Debian, cdrkit on NixOS), else mkisofs, else xorriso's mkisofs mode. */
-async function makeIso(dir: string, out: string, files: string[]): Promise<void> {
+export async function makeIso(dir: string, out: string, files: string[]): Promise<void> {
     const args = ["-quiet", "-output", out, "-volid", "cidata", "-joliet", "-rock", ...files.map((f) => `${dir}/${f}`)];
     const tried: string[] = [];
     for (const [cmd, pre] of [
