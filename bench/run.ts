@@ -6,7 +6,8 @@
  * Rows: offline plan per stack and for all; with root and the test libvirtd (the
  * real-libvirt suite's, test/libvirt/infra), a 1-node lab's `up` until ready against raw
  * QEMU booting the same image with the same seed, SSH banner times, control-plane time,
- * unchanged `up` and `destroy` for 1 and 8 nodes, and vagrant-libvirt where installed.
+ * unchanged `up` and `destroy` for 1 and 8 nodes, and vagrant-libvirt's `vagrant up` of the
+ * same node where installed (bench/vagrant.ts), against the same raw QEMU boot.
  *
  * package.json runs it under the shared libvirt lock (flock /tmp/nixlab-libvirt.lock), as
  * every real-libvirt run on a shared machine must.
