@@ -190,7 +190,9 @@ interface VagrantRun {
  */
 async function runVagrant(netns: string, one: LabArgs): Promise<VagrantRun | { absent: string }> {
     const work = path.join(BENCH_DIR, "vagrant");
-    const prereqs = await vagrantPrereqs(one.fixtureDir, vagrantEnv(work));
+    // No VAGRANT_CWD yet: vagrant refuses to start in a project dir that does not exist.
+    const { VAGRANT_CWD: _cwd, ...env } = vagrantEnv(work);
+    const prereqs = await vagrantPrereqs(one.fixtureDir, env);
     const absent = vagrantAbsence(prereqs);
     if (absent) return { absent };
     const spec = parseLabConfig(labConfig(one), one.lab);

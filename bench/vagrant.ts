@@ -318,7 +318,13 @@ export async function vagrantTeardown(uri: string, netns: string, work: string, 
     }
     fs.rmSync(work, { recursive: true, force: true });
     fs.rmSync(serialLog, { force: true });
+    fs.rmSync(domainLog(), { force: true });
     fs.rmSync(poolDir(), { recursive: true, force: true });
+}
+
+/** libvirt's own QEMU log of the domain (libvirtd writes it beside the serial logs and never removes it). */
+function domainLog(): string {
+    return `/var/log/libvirt/qemu/${VAGRANT_NAMES.domain}.log`;
 }
 
 function poolDir(): string {
@@ -395,6 +401,12 @@ export async function vagrantBoot(a: VagrantArgs, p: VagrantPrereqs): Promise<Va
     } catch (e) {
         failure = e;
     } finally {
+        // Kept beside the transcript (outside everything teardown removes) for reading after the run.
+        for (const [from, to] of [
+            [a.serialLog, "vagrant-serial.log"],
+            [domainLog(), "vagrant-qemu.log"],
+        ] as const)
+            if (fs.existsSync(from)) fs.copyFileSync(from, path.join(path.dirname(a.work), to));
         a.log("vagrant: vagrant destroy -f and removing pool, volumes, network");
         try {
             await vagrantTeardown(a.uri, a.netns, a.work, a.serialLog, a.log);
@@ -403,7 +415,7 @@ export async function vagrantBoot(a: VagrantArgs, p: VagrantPrereqs): Promise<Va
         }
     }
     const left = vagrantLeftovers(await libvirtNames(a.uri));
-    const leftFiles = [a.work, poolDir(), a.serialLog].filter((f) => fs.existsSync(f));
+    const leftFiles = [a.work, poolDir(), a.serialLog, domainLog()].filter((f) => fs.existsSync(f));
     if (left.length > 0 || leftFiles.length > 0)
         throw new Error(`vagrant row left things behind on ${a.uri}: ${[...left, ...leftFiles.map((f) => `file ${f}`)].join(", ")}${failure ? ` (after: ${String(failure)})` : ""}`);
     if (failure) throw failure;
@@ -426,7 +438,12 @@ async function timeUp(a: VagrantArgs, env: NodeJS.ProcessEnv): Promise<VagrantBo
         pending += d;
         const lines = pending.split("\n");
         pending = lines.pop()!;
-        for (const l of lines) {
+        for (const raw of lines) {
+            // Without the upload's progress meter (thousands of `ESC[K Progress: n%` updates).
+            const l = raw
+                .split(/\x1b\[K|\r/)
+                .filter((x) => x !== "" && !/^Progress: \d+%/.test(x))
+                .join("");
             fs.appendFileSync(transcript, `${((now - started) / 1000).toFixed(2)} ${l}\n`);
             if (sshReadyAt === undefined && /Machine booted and ready!/.test(l)) sshReadyAt = now;
         }
