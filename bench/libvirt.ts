@@ -220,3 +220,16 @@ export function waitForBanner(netns: string, port: number, timeoutMs: number): {
     const done = new Promise<number | undefined>((resolve) => child.on("close", (code) => resolve(code === 0 ? Number(out.trim()) / 1000 : undefined)));
     return { done, stop: () => child.kill("SIGKILL") };
 }
+
+/**
+ * `p`, or undefined after `ms`. The timer is cleared when `p` settles: a pending one kept
+ * the bench process (and so the shared libvirt lock) alive for its whole length.
+ */
+export async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+        return await Promise.race([p, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)))]);
+    } finally {
+        clearTimeout(timer);
+    }
+}

@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { must, waitForBanner } from "./libvirt";
+import { must, waitForBanner, within } from "./libvirt";
 
 export interface RawBoot {
     readySeconds: number;
@@ -80,7 +80,7 @@ export async function rawBoot(a: RawBootArgs): Promise<RawBoot> {
             await new Promise((r) => setTimeout(r, 100));
         }
         const readySeconds = (Date.now() - started) / 1000;
-        const bannerAt = await Promise.race([banner.done, new Promise<undefined>((r) => setTimeout(() => r(undefined), 120_000))]);
+        const bannerAt = await within(banner.done, 120_000);
         return { readySeconds, bannerSeconds: bannerAt === undefined ? undefined : (bannerAt - started) / 1000 };
     } finally {
         banner.stop();

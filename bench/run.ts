@@ -17,7 +17,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describeMachine, type Machine } from "./machine";
 import { benchPlans, REPO, stacks, type PlanTimes, type Timing } from "./plan";
-import { BENCH_DIR, controlPlane, must, runEngine, URI, virshShim, waitForBanner, writes, type ControlPlane, type EngineRun } from "./libvirt";
+import { BENCH_DIR, controlPlane, must, runEngine, URI, virshShim, waitForBanner, within, writes, type ControlPlane, type EngineRun } from "./libvirt";
 import { ensureNetns, rawBoot, type RawBoot } from "./qemu";
 import { domainName, serialLogPath } from "../providers/libvirt/render";
 import { parseLabConfig } from "../components/spec";
@@ -309,7 +309,7 @@ async function benchLibvirt(machine: Machine, only: string | undefined): Promise
     log("1-node lab: up until ready (TCG guest boot)");
     const banner1 = waitForBanner(netns, SSH_PORT_1, 20 * 60_000);
     const up1 = await runEngine("up", one.work, shimDir);
-    const banner1At = await Promise.race([banner1.done, new Promise<undefined>((r) => setTimeout(() => r(undefined), 120_000))]);
+    const banner1At = await within(banner1.done, 120_000);
     banner1.stop();
     const cp1 = controlPlane(up1);
     log(`1-node up: ${up1.seconds.toFixed(2)} s (${opSummary(up1)})`);
