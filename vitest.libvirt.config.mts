@@ -3,13 +3,9 @@
  * namespace, a debootstrap fixture image, a 2-node lab under TCG. Slow by nature, so it
  * is kept out of `npm test` and runs one file at a time with long timeouts.
  */
-import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
-import { requireAsImport } from "./test/support/requireAsImport.mts";
 
 export default defineConfig({
-    // providers/index.ts loads backends with require(); see the plugin for why.
-    plugins: [requireAsImport(fileURLToPath(new URL(".", import.meta.url)))],
     test: {
         include: ["test/libvirt/**/*.real.test.ts"],
         globalSetup: ["test/libvirt/global-setup.ts"],

@@ -5,15 +5,13 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { nodeScriptArgs } from "../scripts/npmScript";
 import { knownStacks } from "../scripts/plan";
 
 export const REPO = path.resolve(__dirname, "..");
 
 export function planCommand(): string[] {
-    const script = (JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")) as { scripts: { plan: string } }).scripts.plan;
-    const [cmd, ...args] = script.split(" ");
-    if (cmd !== "node") throw new Error(`package.json scripts.plan must start with node: ${script}`);
-    return [process.execPath, ...args];
+    return [process.execPath, ...nodeScriptArgs("plan")];
 }
 
 /** The stacks the bench plans: every file in stacks/. */

@@ -200,10 +200,8 @@ export function realDeps(): CliDeps {
         confirm: confirmOnTerminal(),
         runSsh,
         readStackFile: (stack) => readStackConfig(resolveStackFile(PROJECT_DIR, stack, undefined, false)),
-        // Loaded only for `plan`: it pulls in the whole program and Pulumi's runtime. The
-        // paths are computed so the test runner's require-to-import rewrite
-        // (test/support/requireAsImport.mts) keeps them lazy: importing this module must not
-        // run index.ts.
+        // Loaded only for `plan`: it pulls in the whole program and Pulumi's runtime, so
+        // importing this module must not load index.ts.
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         plan: (opts) =>
             // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -27,12 +27,12 @@ export interface ProgramConfig {
  *   program (JSON strings for structured values), keyed without the prefix.
  * @param factories per backend, a loader of its factory (providers/index.ts `backendLoaders`).
  */
-export function loadProgramConfig(
+export async function loadProgramConfig(
     config: Record<string, string | undefined>,
     stack: string,
-    factories: { [k in BackendKind]: () => BackendFactory },
+    factories: { [k in BackendKind]: () => Promise<BackendFactory> },
     now: Date = new Date(),
-): ProgramConfig {
+): Promise<ProgramConfig> {
     const problems: Problem[] = [];
     for (const key of Object.keys(config)) {
         if (!(CONFIG_KEYS as readonly string[]).includes(key)) {
@@ -80,7 +80,10 @@ export function loadProgramConfig(
     if (kind) {
         const raw = parseJson(config[kind], kind, problems);
         // Only the chosen backend's loader runs: the others' code and SDKs never load.
-        if (raw !== UNPARSABLE) collect(() => (backend = factories[kind]().fromConfig(raw)));
+        if (raw !== UNPARSABLE) {
+            const factory = await factories[kind]();
+            collect(() => (backend = factory.fromConfig(raw)));
+        }
     }
     // Placement runs whenever the lab's shape and the backend config parse, so one run
     // reports lab, backend and placement problems together.

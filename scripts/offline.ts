@@ -205,6 +205,21 @@ function mockUrn(stack: string, project: string, parentUrn: string | undefined, 
     return `urn:pulumi:${stack}::${project}::${qualified}::${name}`;
 }
 
+/**
+ * The stack outputs of a loaded program module, taken the way Pulumi's Node.js runner
+ * takes them (sdk/nodejs/cmd/run/run.ts): an exported function is called and its result
+ * awaited; anything else is the outputs itself. `loaded` is what `require` returns, or an
+ * `import()` namespace, whose `default` is a CommonJS module's `module.exports`.
+ */
+export async function programOutputs(loaded: unknown): Promise<Record<string, unknown>> {
+    let exported = loaded;
+    if (typeof exported === "object" && exported !== null && typeof (exported as { default?: unknown }).default === "function") {
+        exported = (exported as { default: unknown }).default;
+    }
+    const outputs = await (typeof exported === "function" ? (exported as () => unknown)() : exported);
+    return { ...((outputs ?? {}) as Record<string, unknown>) };
+}
+
 /** Runs the program once under mocks. Call once per process (Pulumi's runtime is global). */
 export async function runOffline(opts: OfflineOptions): Promise<OfflineResult> {
     const recorded: RecordedResource[] = [];

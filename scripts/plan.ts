@@ -17,7 +17,7 @@ import { ConfigError } from "../components/problems";
 import type { LabSpec } from "../components/spec";
 import { OFFLINE_PLAN_ENV } from "../images/build";
 import { backendLoaders } from "../providers";
-import { describeValue, DuplicateUrnError, runOffline, type RecordedResource, type ResourceOptionsView } from "./offline";
+import { describeValue, DuplicateUrnError, programOutputs, runOffline, type RecordedResource, type ResourceOptionsView } from "./offline";
 import { planInvokes } from "./planInvokes";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..");
@@ -50,10 +50,10 @@ export interface PlanNode {
  * (loadProgramConfig, planLab) the program runs before registering anything.
  * @param config full keys (`nixlab:lab`), values as the CLI passes them.
  */
-export function planNodes(config: Record<string, string>, stack: string): PlanNode[] {
+export async function planNodes(config: Record<string, string>, stack: string): Promise<PlanNode[]> {
     const prefix = `${PROJECT}:`;
     const own = Object.fromEntries(Object.entries(config).flatMap(([k, v]) => (k.startsWith(prefix) ? [[k.slice(prefix.length), v]] : [])));
-    const { spec, backend } = loadProgramConfig(own, stack, backendLoaders);
+    const { spec, backend } = await loadProgramConfig(own, stack, backendLoaders);
     return nodesOf(spec, backend);
 }
 
@@ -86,11 +86,11 @@ export function stackFile(stack: string): string {
     return path.join(PROJECT_DIR, "stacks", `Pulumi.${stack}.yaml`);
 }
 
-/** Loads index.ts; its exports are the stack outputs. */
-export type ProgramLoader = () => Promise<Record<string, unknown>>;
+/** Loads index.ts: the module, whose exported function `programOutputs` runs. */
+export type ProgramLoader = () => Promise<unknown>;
 
 // import(), not require(): vitest can only load TypeScript through its own loader. The
-// nixlab bin runs under tsx's CommonJS hook only, so it passes a require() loader instead.
+// nixlab bin passes a require() loader instead (cli/main.ts).
 const importProgram: ProgramLoader = async () => import("../index");
 
 /** Runs index.ts for a stack under mocks (preview mode) and returns the plan. Once per process. */
@@ -101,12 +101,12 @@ export async function planStack(stack: string, configFile?: string, loadProgram:
         stack,
         config,
         preview: true,
-        program: async () => ({ ...(await loadProgram()) }),
+        program: async () => programOutputs(await loadProgram()),
         calls: planInvokes,
     });
     return {
         stack,
-        nodes: planNodes(config, stack),
+        nodes: await planNodes(config, stack),
         // Registration order follows promise timing; sort so a plan diff shows only real changes.
         resources: [...result.resources].sort(byTypeAndName).map(planResource),
         outputs: result.outputs,
@@ -274,15 +274,13 @@ async function main(argv: string[]): Promise<number> {
  * Every stack in one process: the process start, @pulumi/pulumi and the dynamic providers'
  * closure serialization are paid once instead of per stack (issue 11: seven stacks took
  * ~3.7 s of CPU this way against ~10 s as seven processes). Pulumi's mock runtime is
- * reset by each run; index.ts, which runs the program when loaded, is unloaded between
- * stacks. A failing stack is reported and the others are still planned; the exit code is
+ * reset by each run, and index.ts's exported function runs once per stack. A failing stack is reported and the others are still planned; the exit code is
  * the worst one.
  */
 async function planAll(json: boolean): Promise<number> {
     let code = 0;
     const plans: Record<string, PlanJson> = {};
     for (const stack of knownStacks()) {
-        delete require.cache[require.resolve("../index")];
         const plan = await planOrReport(stack, stackFile(stack), `stack ${stack}: `);
         if (typeof plan === "number") {
             code = Math.max(code, plan);

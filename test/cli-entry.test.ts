@@ -11,12 +11,14 @@ import { describe, expect, it } from "vitest";
 import type { CliDeps } from "../cli/commands";
 import { run } from "../cli/main";
 import { readStackConfig, resolveStackFile } from "../cli/stackFiles";
+import { nodeScriptArgs } from "../scripts/npmScript";
 import { tempDir } from "./support/tmp";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { nodeVersionProblem } = require(path.join(__dirname, "..", "cli", "engines.js")) as { nodeVersionProblem(version?: string, execPath?: string): string | undefined };
 
 const ROOT = path.join(__dirname, "..");
-const TSX = path.join(ROOT, "node_modules/tsx/dist/cli.mjs");
+/** `npm run plan`'s own command (package.json), minus npm. */
+const PLAN_ARGV = nodeScriptArgs("plan");
 const tmp = tempDir("nixlab-entry-");
 
 const STACKS = fs
@@ -37,7 +39,7 @@ function exec(node: string, args: string[]): Promise<{ code: number | null; stdo
     });
 }
 const nixlab = (...args: string[]) => exec(process.execPath, [path.join(ROOT, "cli/nixlab.js"), ...args]);
-const npmPlan = (...args: string[]) => exec(process.execPath, [TSX, "scripts/plan.ts", ...args]);
+const npmPlan = (...args: string[]) => exec(process.execPath, [...PLAN_ARGV, ...args]);
 
 const BROKEN = ["config:", "  nixlab:backend: libvirt", "  nixlab:lab:", "    owner: alice", "    nodes: { count: 2", "    user: x", ""].join("\n");
 
@@ -59,7 +61,7 @@ describe("Node.js version (package.json engines)", { timeout: 300_000 }, () => {
         const expected = nodeVersionProblem(oldVersion, "/usr/bin/node") + "\n";
         const bin = await exec("/usr/bin/node", [path.join(ROOT, "cli/nixlab.js"), "plan", "local"]);
         expect([bin.code, bin.stdout, bin.stderr]).toEqual([1, "", expected]);
-        const plan = await exec("/usr/bin/node", [TSX, "scripts/plan.ts", "--stack", "local"]);
+        const plan = await exec("/usr/bin/node", [...PLAN_ARGV, "--stack", "local"]);
         expect([plan.code, plan.stdout, plan.stderr]).toEqual([1, "", expected]);
     });
 });
@@ -156,7 +158,7 @@ describe("output read through a pipe", () => {
         const b = path.join(tmp, "b.json");
         await Promise.all([
             piped(`${q(process.execPath)} cli/nixlab.js plan big --config-file ${q(big)} --json`, a),
-            piped(`${q(process.execPath)} ${q(TSX)} scripts/plan.ts --stack big --config-file ${q(big)} --json`, b),
+            piped(`${q(process.execPath)} ${PLAN_ARGV.map(q).join(" ")} --stack big --config-file ${q(big)} --json`, b),
         ]);
         const text = fs.readFileSync(a, "utf8");
         expect(text.length).toBeGreaterThan(2 * 65536);

@@ -93,7 +93,7 @@ beforeAll(async () => {
                 fs.writeFileSync(artifactPath, content ?? "not really a disk image");
                 config["nixlab:lab"].image = { artifacts: [{ path: artifactPath, sha256: SHA, ...artifact }] };
                 const spec = parseLabConfig(config["nixlab:lab"], stack);
-                const factory = backendLoaders[config["nixlab:backend"] as keyof typeof backendLoaders]();
+                const factory = await backendLoaders[config["nixlab:backend"] as keyof typeof backendLoaders]();
                 specs.set(stack, spec);
                 new Lab(spec.name, { spec, backend: factory.fromConfig(config[factory.configKey]), stack, projectDir: PROJECT_DIR });
             }
@@ -221,11 +221,11 @@ describe("publicAddresses: false, refused before anything is created", () => {
         "and nothing else is open. For a lab without public addresses, use nixlab:backend: libvirt";
 
     /** The stack file's lab and backend with publicAddresses: false, planned as `up` would plan it first. */
-    function plan(stack: string): string[] {
+    async function plan(stack: string): Promise<string[]> {
         const config = (parse(fs.readFileSync(stackFile(stack), "utf8")) as { config: Record<string, Any> }).config;
         config["nixlab:lab"].network.publicAddresses = false;
         config["nixlab:lab"].image = { artifacts: [{ path: "/img/x", format: { aws: "vhd", gcp: "tar.gz", azure: "vhd", openstack: "qcow2", libvirt: "qcow2" }[config["nixlab:backend"] as string], arch: "x86_64", bootMode: "uefi" }] };
-        const factory = backendLoaders[config["nixlab:backend"] as keyof typeof backendLoaders]();
+        const factory = await backendLoaders[config["nixlab:backend"] as keyof typeof backendLoaders]();
         try {
             planLab(parseLabConfig(config["nixlab:lab"], stack), factory.fromConfig(config[factory.configKey]));
             return [];
@@ -235,11 +235,11 @@ describe("publicAddresses: false, refused before anything is created", () => {
         }
     }
 
-    it.each(["aws-x86_64", "gcp-x86_64", "azure-x86_64", "openstack-x86_64"])("%s: one problem naming the key, why, and what works", (stack) => {
-        expect(plan(stack)).toEqual([REFUSAL]);
+    it.each(["aws-x86_64", "gcp-x86_64", "azure-x86_64", "openstack-x86_64"])("%s: one problem naming the key, why, and what works", async (stack) => {
+        expect(await plan(stack)).toEqual([REFUSAL]);
     });
 
-    it("libvirt, whose network the hypervisor itself routes, plans it without a problem", () => {
-        expect(plan("local")).toEqual([]);
+    it("libvirt, whose network the hypervisor itself routes, plans it without a problem", async () => {
+        expect(await plan("local")).toEqual([]);
     });
 });

@@ -1,23 +1,23 @@
 import { describe, expect, it } from "vitest";
 import { loadProgramConfig } from "../components/config";
 import { backendLoaders } from "../providers";
-import { configErrorLines } from "./support/problems";
+import { configErrorLines, configErrorLinesAsync } from "./support/problems";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ9m2cQ0q3m7xJ alice@laptop";
 const lab = JSON.stringify({ owner: "alice", user: { sshAuthorizedKeys: [KEY] }, nodes: { count: 1, kvm: "none" } });
 
-const problems = (config: Record<string, string>): string[] => configErrorLines(() => loadProgramConfig(config, "dev", backendLoaders));
+const problems = (config: Record<string, string>): Promise<string[]> => configErrorLinesAsync(() => loadProgramConfig(config, "dev", backendLoaders));
 
 describe("loadProgramConfig", () => {
-    it("defaults to the libvirt backend", () => {
-        const { spec, backend } = loadProgramConfig({ lab }, "dev", backendLoaders);
+    it("defaults to the libvirt backend", async () => {
+        const { spec, backend } = await loadProgramConfig({ lab }, "dev", backendLoaders);
         expect(backend.kind).toBe("libvirt");
         expect(spec.name).toBe("dev");
     });
 
-    it("collects problems from every key at once: unknown keys, a stray backend block, the lab and the backend", () => {
+    it("collects problems from every key at once: unknown keys, a stray backend block, the lab and the backend", async () => {
         expect(
-            problems({
+            await problems({
                 backend: "aws",
                 labs: "{}",
                 gcp: JSON.stringify({ project: "p" }),
@@ -28,11 +28,11 @@ describe("loadProgramConfig", () => {
             "nixlab:labs: unknown config key; did you mean `nixlab:lab`? nixlab reads nixlab:backend, nixlab:lab, nixlab:libvirt, nixlab:aws, nixlab:gcp, nixlab:azure, nixlab:openstack",
             'nixlab:gcp: is set but nixlab:backend is "aws"; remove it or set nixlab:backend: gcp',
             "nixlab:lab.nodes.count: must be at least 1 (got 0)",
-            ...problemsOfAws(),
+            ...(await problemsOfAws()),
         ]);
     });
 
-    it("reports lab, backend-choice and placement problems in one run", () => {
+    it("reports lab, backend-choice and placement problems in one run", async () => {
         // Cross-field lab problems (duplicate names, a public CIDR, a lifetime too long) do not
         // stop placement: its refusals (metal on libvirt, a too-long volume name) come too.
         const labWithEverything = JSON.stringify({
@@ -46,7 +46,7 @@ describe("loadProgramConfig", () => {
             ],
         });
         // (The duplicate name also makes child names meet: names.ts reports those separately.)
-        expect(problems({ lab: labWithEverything, gcp: JSON.stringify({ project: "p" }) }).filter((l) => !l.includes(" would be named "))).toEqual([
+        expect((await problems({ lab: labWithEverything, gcp: JSON.stringify({ project: "p" }) })).filter((l) => !l.includes(" would be named "))).toEqual([
             'nixlab:gcp: is set but nixlab:backend is "libvirt"; remove it or set nixlab:backend: gcp',
             'nixlab:lab.ttl: "90d" is longer than the maximum lab lifetime 30d; use at most 30d (or raise the maximum with nixlab:lab.minTtl / maxTtl, up to 365d)',
             'nixlab:lab.nodes[1].name: duplicate node name "a" (also nodes[0]); node names must be unique',
@@ -56,20 +56,21 @@ describe("loadProgramConfig", () => {
         ]);
     });
 
-    it("names an unknown backend and lists the known ones", () => {
-        expect(problems({ backend: "vmware", lab })).toEqual([
+    it("names an unknown backend and lists the known ones", async () => {
+        expect(await problems({ backend: "vmware", lab })).toEqual([
             'nixlab:backend: unknown backend "vmware"; choose one of libvirt, aws, gcp, azure, openstack',
         ]);
     });
 
-    it("refuses a structured key given as a plain string", () => {
-        expect(problems({ lab: "owner=alice" })).toEqual([
+    it("refuses a structured key given as a plain string", async () => {
+        expect(await problems({ lab: "owner=alice" })).toEqual([
             'nixlab:lab: must be a structured value (a YAML mapping in the stack file), got the string "owner=alice"',
         ]);
     });
 });
 
 /** What the AWS factory itself says about `{ regoin: ... }` (its own tests pin the text). */
-function problemsOfAws(): string[] {
-    return configErrorLines(() => backendLoaders.aws().fromConfig({ regoin: "eu-west-1" }));
+async function problemsOfAws(): Promise<string[]> {
+    const aws = await backendLoaders.aws();
+    return configErrorLines(() => aws.fromConfig({ regoin: "eu-west-1" }));
 }

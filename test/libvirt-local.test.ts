@@ -15,7 +15,7 @@ import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { readyCommand } from "../components/cloudinit";
 import type { NodeSpec } from "../components/spec";
-import { describeValue, revealValue, runOffline, type OfflineResult, type RecordedResource } from "../scripts/offline";
+import { describeValue, programOutputs, revealValue, runOffline, type OfflineResult, type RecordedResource } from "../scripts/offline";
 import { readStackConfig } from "../scripts/plan";
 import { macAddress, renderNetworkConfig, renderNetworkXml, renderVendorData } from "../providers/libvirt/render";
 import { tempDir } from "./support/tmp";
@@ -81,7 +81,7 @@ beforeAll(async () => {
         stack: STACK,
         config: readStackConfig(path.join(ROOT, "stacks", `Pulumi.${STACK}.yaml`)),
         preview: false,
-        program: async () => (await import("../index")) as Record<string, unknown>,
+        program: async () => programOutputs(await import("../index")),
         resources: [
             (args) => (args.custom === false ? undefined : { id: `${args.name}-id`, state: fakeOuts(args.type, args.name, args.inputs) }),
         ],

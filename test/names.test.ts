@@ -13,7 +13,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import type { Backend, BackendKind } from "../components/backend";
+import { BACKENDS, type Backend, type BackendFactory, type BackendKind } from "../components/backend";
 import { Lab, planLab } from "../components/lab";
 import type * as Names from "../components/names";
 import { nameClaims, nameProblems } from "../components/names";
@@ -47,8 +47,15 @@ function stackConfig(stack: string): Record<string, string> {
     return readStackConfig(path.join(ROOT, "stacks", `Pulumi.${stack}.yaml`));
 }
 
+// Every backend's factory, loaded (import()) before the first test: the tests below build
+// backends synchronously, as the program does once its backend is loaded.
+const factories = {} as Record<BackendKind, BackendFactory>;
+beforeAll(async () => {
+    for (const kind of BACKENDS) factories[kind] = await backendLoaders[kind]();
+});
+
 function backendOf(kind: BackendKind, stack = STACKS[kind]): Backend {
-    return backendLoaders[kind]().fromConfig(JSON.parse(stackConfig(stack)[`nixlab:${kind}`]!));
+    return factories[kind].fromConfig(JSON.parse(stackConfig(stack)[`nixlab:${kind}`]!));
 }
 
 function labConfigOf(stack: string): Record<string, unknown> {

@@ -7,18 +7,14 @@ import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { nodeScriptArgs } from "../scripts/npmScript";
 import { tempDir } from "./support/tmp";
 
 const ROOT = join(__dirname, "..");
 const TMP = tempDir("nixlab-plan-");
 
 /** package.json's `plan` script (`node --require ... scripts/plan.ts`), run by this node. */
-const PLAN_ARGV = (() => {
-    const script = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { plan: string } }).scripts.plan;
-    const [cmd, ...args] = script.split(" ");
-    if (cmd !== "node") throw new Error(`package.json scripts.plan must start with node, got ${script}`);
-    return args;
-})();
+const PLAN_ARGV = nodeScriptArgs("plan");
 
 interface PlanRun {
     code: number | null;

@@ -19,7 +19,25 @@ export function leftovers(dir: string): string[] {
         .sort();
 }
 
+/**
+ * Where the run's processes keep the caches Node and ts-node keep in TMPDIR on a user's
+ * machine, where they survive from one run to the next: V8 bytecode of @pulumi/pulumi,
+ * the SDKs and TypeScript (NODE_COMPILE_CACHE), and ts-node's transpiled program (Pulumi's
+ * runner, test/pulumi-run.test.ts). In the private TMPDIR they would start cold on every
+ * `npm test`, which a user's `pulumi up` never does; cached, each process starts ~0.4 s
+ * sooner (issue 11). Only speed depends on them: a stale or missing entry is recompiled.
+ */
+export function persistentCaches(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+    const root = path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "nixlab", "test-run");
+    return {
+        NODE_COMPILE_CACHE: env.NODE_COMPILE_CACHE || path.join(root, "v8"),
+        TS_NODE_CACHE_DIRECTORY: env.TS_NODE_CACHE_DIRECTORY || path.join(root, "ts-node"),
+    };
+}
+
 export default function setup(): () => void {
+    // Set before the workers start: they, and every process a test starts, inherit them.
+    Object.assign(process.env, persistentCaches());
     const parent = process.env.TMPDIR || os.tmpdir();
     const dir = fs.mkdtempSync(path.join(parent, "nixlab-test-run-"));
     const before = process.env.TMPDIR;

@@ -10,6 +10,17 @@ export function problemLines(problems: readonly Problem[]): string[] {
     return problems.map((p) => `${p.path}: ${p.message}`);
 }
 
+/** configErrorLines for a check that is async (loadProgramConfig loads the backend with import()). */
+export async function configErrorLinesAsync(parse: () => Promise<unknown>): Promise<string[]> {
+    try {
+        await parse();
+    } catch (e) {
+        if (e instanceof ConfigError) return problemLines(e.problems);
+        throw e;
+    }
+    throw new Error("expected a ConfigError");
+}
+
 /** The problems of the ConfigError `parse` throws; throws itself when `parse` throws nothing or anything else. */
 export function configErrorLines(parse: () => unknown): string[] {
     try {

@@ -15,7 +15,7 @@ import { parse, stringify } from "yaml";
 import type { BackendFactory } from "../../components/backend";
 import { Lab } from "../../components/lab";
 import { parseLabConfig, type ImageArtifactSpec } from "../../components/spec";
-import { describeValue, runOffline, type CallHandler, type OfflineResult, type ResourceHandler } from "../../scripts/offline";
+import { describeValue, programOutputs, runOffline, type CallHandler, type OfflineResult, type ResourceHandler } from "../../scripts/offline";
 import { nodesOf, planNodes, planResource, PROJECT_DIR, readStackConfig, stackFile, type PlanJson, type PlanNode } from "../../scripts/plan";
 
 // Parsed stack YAML and mock inputs, which tests read and edit freely.
@@ -107,9 +107,9 @@ async function runProgram(
             config: cliConfig,
             // What scripts/plan.ts planStack() runs, but with this run's mode, handlers and
             // invokes, and the raw inputs kept (planStack returns the described plan only).
-            program: async () => ({ ...(await import("../../index")) }),
+            program: async () => programOutputs(await import("../../index")),
         });
-        nodes = planNodes(cliConfig, stackName);
+        nodes = await planNodes(cliConfig, stackName);
     } else {
         const factory = opts.program;
         nodes = nodesOf(parseLabConfig(config["nixlab:lab"], stackName), factory.fromConfig(config[factory.configKey]));
