@@ -20,6 +20,7 @@ import {
     vagrantAbsence,
     vagrantLeftovers,
     vagrantNetworkConfig,
+    vagrantPrereqs,
     vagrantSeedFiles,
     type VagrantfileArgs,
     type VagrantPrereqs,
@@ -60,6 +61,37 @@ describe("vagrantAbsence: why the vagrant row is absent", () => {
         expect(vagrantAbsence({ vagrantVersion: undefined, root: false, fixtureMissing: ["disk.qcow2"] })).toMatch(/^vagrant is not installed/);
         expect(vagrantAbsence({ ...ready, pluginList: { ok: true, stdout: "" }, root: false })).toMatch(/vagrant-libvirt plugin is not/);
         expect(vagrantAbsence({ ...ready, root: false, fixtureDir: undefined })).toMatch(/needs root/);
+    });
+
+    it("what the bench finds at run time: vagrant missing, the plugin missing, plugin list failing (shims on PATH)", async () => {
+        const dir = tempDir("nixlab-vagrant-shim-");
+        const fixture = path.join(dir, "fixture");
+        fs.mkdirSync(fixture);
+        for (const f of ["disk.qcow2", "vmlinuz", "image.json"]) fs.writeFileSync(path.join(fixture, f), "x");
+        const shim = (name: string, body: string) => {
+            const bin = path.join(dir, name);
+            fs.mkdirSync(bin);
+            fs.writeFileSync(path.join(bin, "vagrant"), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+            return { ...process.env, PATH: `${bin}:/usr/bin:/bin`, VAGRANT_HOME: path.join(dir, "home") };
+        };
+        const root = process.getuid?.() === 0;
+        const none = await vagrantPrereqs(fixture, { ...process.env, PATH: path.join(dir, "nothing") });
+        expect(none).toEqual({ root, fixtureDir: fixture, fixtureMissing: ["initrd.img"] });
+        expect(vagrantAbsence(none)).toBe("vagrant is not installed (Debian: apt-get install vagrant vagrant-libvirt)");
+        const noPlugin = await vagrantPrereqs(fixture, shim("noplugin", 'case "$1" in --version) echo "Vagrant 2.3.4";; plugin) echo "No plugins installed.";; esac'));
+        expect(noPlugin.pluginList).toEqual({ ok: true, stdout: "No plugins installed.\n" });
+        expect(vagrantAbsence(noPlugin)).toBe(
+            "Vagrant 2.3.4 is installed but the vagrant-libvirt plugin is not (Debian: apt-get install vagrant-libvirt; `vagrant plugin list` shows: No plugins installed.)",
+        );
+        const broken = await vagrantPrereqs(fixture, shim("broken", 'case "$1" in --version) echo "Vagrant 2.3.4";; plugin) echo "Vagrant failed to initialize" >&2; exit 1;; esac'));
+        expect(vagrantAbsence(broken)).toBe("Vagrant 2.3.4 is installed, but `vagrant plugin list` failed: exit 1: Vagrant failed to initialize");
+        // The real vagrant of this machine (CI installs vagrant and vagrant-libvirt): only the fixture stands in the way.
+        const real = await vagrantPrereqs(fixture, { ...process.env, VAGRANT_HOME: path.join(dir, "real-home"), VAGRANT_CHECKPOINT_DISABLE: "1" });
+        expect(real.vagrantVersion).toMatch(/^Vagrant \d+\.\d+\.\d+$/);
+        expect(real.pluginList?.ok && libvirtPluginVersion(real.pluginList.stdout)).toMatch(/^\d+\.\d+\.\d+$/);
+        expect(vagrantAbsence({ ...real, root: true })).toBe(
+            `the fixture image in ${fixture} is incomplete: missing initrd.img (rebuild with test/libvirt/infra/build-fixture-image.sh)`,
+        );
     });
 
     it("reads the plugin version from `vagrant plugin list`, whatever else is installed", () => {
