@@ -56,7 +56,7 @@ export class ImageBuildError extends pulumi.RunError {
         // `error serializing property "<input>": ` onto the error's message for every input
         // that awaited it (runtime/rpc.js, serializeProperties), so under `pulumi preview` a
         // 2-node lab printed 'error serializing property "xml": error serializing property
-        // "xml": nixlab: building ...' (test/pulumi-run.test.ts). The message already says
+        // "xml": nixlab: building ...' (test/pulumi-run.process.test.ts). The message already says
         // what failed and how to fix it: keep it as written.
         Object.defineProperty(this, "message", { get: () => message, set: () => undefined, enumerable: false, configurable: true });
     }

@@ -23,7 +23,7 @@ export function leftovers(dir: string): string[] {
  * Where the run's processes keep the caches Node and ts-node keep in TMPDIR on a user's
  * machine, where they survive from one run to the next: V8 bytecode of @pulumi/pulumi,
  * the SDKs and TypeScript (NODE_COMPILE_CACHE), and ts-node's transpiled program (Pulumi's
- * runner, test/pulumi-run.test.ts). In the private TMPDIR they would start cold on every
+ * runner, test/pulumi-run.process.test.ts). In the private TMPDIR they would start cold on every
  * `npm test`, which a user's `pulumi up` never does; cached, each process starts ~0.4 s
  * sooner (issue 11). Only speed depends on them: a stale or missing entry is recompiled.
  */
