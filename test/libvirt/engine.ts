@@ -24,7 +24,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { runtime } from "@pulumi/pulumi";
-import { duplicateUrnMessage, revealValue, runOffline, type ResourceHandlerArgs } from "../../scripts/offline";
+import { duplicateUrnMessage, programOutputs, revealValue, runOffline, type ResourceHandlerArgs } from "../../scripts/offline";
 import { runLocalCommand, type LocalRunInputs } from "../support/localCommand";
 import { DynamicProviderHost, type ResourceRef } from "./providerHost";
 
@@ -317,7 +317,8 @@ export async function up(workdir: string): Promise<RunReport> {
             engine.deps.set(keyOf(req.getType(), req.getName()), req.getDependenciesList().map(urnKey));
             return register(req, cb);
         };
-        return require(programPath) as Record<string, unknown>;
+        // As Pulumi's runner takes it: index.ts exports a function, called here (programOutputs).
+        return programOutputs(require(programPath));
     };
     let outputs: Record<string, unknown> = {};
     let error: string | undefined;
