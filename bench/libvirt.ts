@@ -75,6 +75,11 @@ export interface VirshCall {
     endMs: number;
     code: number;
     args: string[];
+    /**
+     * The subcommands the call ran, each as its words: one for a plain call, several for a
+     * batch (`virsh -c <uri> 'cmd a; echo <mark>; cmd b'`, provider.ts's virshBatch).
+     */
+    commands: string[][];
 }
 
 export function readVirshLog(file: string): VirshCall[] {
@@ -86,7 +91,13 @@ export function readVirshLog(file: string): VirshCall[] {
         .map((l) => {
             const [s, e, rc, ...args] = l.split(" ");
             // microseconds → ms
-            return { startMs: Number(s) / 1000, endMs: Number(e) / 1000, code: Number(rc), args: args.filter((a, i) => !(i < 2 && (a === "-c" || a === URI))) };
+            const rest = args.filter((a, i) => !(i < 2 && (a === "-c" || a === URI)));
+            const commands = rest
+                .join(" ")
+                .split(";")
+                .map((c) => c.trim().split(/\s+/).filter((w) => w !== ""))
+                .filter((c) => c.length > 0 && c[0] !== "echo");
+            return { startMs: Number(s) / 1000, endMs: Number(e) / 1000, code: Number(rc), args: rest, commands };
         });
 }
 
@@ -112,17 +123,57 @@ const READ_ONLY = new Set([
     "vol-info",
     "vol-path",
     "vol-dumpxml",
+    "vol-key",
     "version",
     "capabilities",
     "domcapabilities",
+    // The capacity check's host CPUs and memory (capacity.ts): a read, like `version`.
+    "nodeinfo",
 ]);
 
+/** Whether one subcommand (its words) changes anything in libvirt. */
+function isWrite(command: string[]): boolean {
+    const sub = command[0] === "-q" ? (command[1] ?? "") : (command[0] ?? "");
+    if (!READ_ONLY.has(sub)) return true;
+    return sub === "metadata" && command.some((a) => a === "--set" || a === "--remove");
+}
+
+/** Calls that ran at least one subcommand that writes. */
 export function writes(calls: VirshCall[]): VirshCall[] {
-    return calls.filter((c) => {
-        const sub = c.args[0] ?? "";
-        if (!READ_ONLY.has(sub)) return true;
-        return sub === "metadata" && c.args.some((a) => a === "--set" || a === "--remove");
-    });
+    return calls.filter((c) => c.commands.some(isWrite));
+}
+
+/** The subcommand a call is counted under: its own, or `a+b` for a batch. */
+export function callName(c: VirshCall): string {
+    const name = (cmd: string[]) => (cmd[0] === "-q" ? (cmd[1] ?? "") : (cmd[0] ?? ""));
+    return c.commands.length === 1 ? name(c.commands[0]!) : `batch(${c.commands.map(name).join("+")})`;
+}
+
+/**
+ * Where a run's virsh time went, per subcommand: calls, seconds in them (summed, so
+ * concurrent calls count each), and the run's first and last call against its start and end
+ * (what the engine spends before and after libvirt: process start, program, provider host).
+ */
+export function virshSummary(run: Pick<EngineRun, "virsh" | "startedMs" | "endedMs">): string {
+    const per = new Map<string, { n: number; ms: number; failed: number }>();
+    for (const c of run.virsh) {
+        const k = callName(c);
+        const e = per.get(k) ?? { n: 0, ms: 0, failed: 0 };
+        e.n += 1;
+        e.ms += c.endMs - c.startMs;
+        if (c.code !== 0) e.failed += 1;
+        per.set(k, e);
+    }
+    const total = run.virsh.reduce((s, c) => s + (c.endMs - c.startMs), 0);
+    const first = run.virsh.length ? Math.min(...run.virsh.map((c) => c.startMs)) : run.endedMs;
+    const last = run.virsh.length ? Math.max(...run.virsh.map((c) => c.endMs)) : run.endedMs;
+    const lines = [...per]
+        .sort((a, b) => b[1].ms - a[1].ms)
+        .map(([k, e]) => `  ${k.padEnd(40)} ${String(e.n).padStart(4)} calls ${(e.ms / 1000).toFixed(2).padStart(7)} s${e.failed ? ` (${e.failed} failed)` : ""}`);
+    return [
+        `${run.virsh.length} virsh calls, ${(total / 1000).toFixed(2)} s in virsh (summed); process start → first call ${((first - run.startedMs) / 1000).toFixed(2)} s, last call → exit ${((run.endedMs - last) / 1000).toFixed(2)} s`,
+        ...lines,
+    ].join("\n");
 }
 
 export interface EngineRun {
@@ -133,9 +184,16 @@ export interface EngineRun {
     virsh: VirshCall[];
 }
 
-/** One engine run (`up` or `destroy`) in its own process, its virsh calls logged. */
+/** Runs of this bench so far: numbers each run's logs, so a later run does not overwrite them. */
+let runs = 0;
+
+/**
+ * One engine run (`up` or `destroy`) in its own process, its virsh calls logged to
+ * `<work>/virsh-<n>-<action>.log` (kept after the bench) and summarized on stderr.
+ */
 export async function runEngine(action: "up" | "destroy", work: string, shimDir: string): Promise<EngineRun> {
-    const virshLog = path.join(work, `virsh-${action}.log`);
+    runs += 1;
+    const virshLog = path.join(work, `virsh-${runs}-${action}.log`);
     fs.rmSync(virshLog, { force: true });
     fs.rmSync(path.join(work, "last-run.json"), { force: true });
     const startedMs = Date.now();
@@ -147,7 +205,9 @@ export async function runEngine(action: "up" | "destroy", work: string, shimDir:
     const reportFile = path.join(work, "last-run.json");
     const report = fs.existsSync(reportFile) ? (JSON.parse(fs.readFileSync(reportFile, "utf8")) as EngineRun["report"]) : undefined;
     if (!report?.ok) throw new Error(`engine ${action} in ${work} failed: ${report?.error ?? `exit ${r.code}`}\n${(r.stdout + r.stderr).slice(-4000)}`);
-    return { seconds: (endedMs - startedMs) / 1000, startedMs, endedMs, report, virsh: readVirshLog(virshLog) };
+    const run: EngineRun = { seconds: (endedMs - startedMs) / 1000, startedMs, endedMs, report, virsh: readVirshLog(virshLog) };
+    process.stderr.write(`[bench] ${path.basename(work)} ${action} #${runs} (${run.seconds.toFixed(2)} s, log ${virshLog}): ${virshSummary(run)}\n`);
+    return run;
 }
 
 /** Total length of a union of intervals. */

@@ -17,7 +17,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describeMachine, type Machine } from "./machine";
 import { benchPlans, REPO, stacks, type PlanTimes, type Timing } from "./plan";
-import { BENCH_DIR, controlPlane, must, runEngine, URI, virshShim, waitForBanner, within, writes, type ControlPlane, type EngineRun } from "./libvirt";
+import { BENCH_DIR, callName, controlPlane, must, runEngine, URI, virshShim, waitForBanner, within, writes, type ControlPlane, type EngineRun } from "./libvirt";
 import { ensureNetns, rawBoot, type RawBoot } from "./qemu";
 import { domainName, serialLogPath } from "../providers/libvirt/render";
 import { parseLabConfig } from "../components/spec";
@@ -129,7 +129,7 @@ function labRows(
     row(
         `unchanged up, ${n}`,
         s(m.unchanged.seconds),
-        `${opSummary(m.unchanged)}; ${w.length} virsh writes${w.length ? ` (${w.map((c) => c.args[0]).join(", ")})` : ""}`,
+        `${opSummary(m.unchanged)}; ${w.length} virsh writes${w.length ? ` (${w.map(callName).join(", ")})` : ""}`,
         "",
         `≤ ${limit.unchanged} s, all same, 0 writes`,
         m.unchanged.seconds <= limit.unchanged && allSame && w.length === 0,
