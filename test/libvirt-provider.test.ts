@@ -7,9 +7,11 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import * as pulumi from "@pulumi/pulumi";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
     domainProvider,
+    libvirtProvider,
     networkProvider,
     poolProvider,
     seedVolumeProvider,
@@ -21,6 +23,7 @@ import {
     type VolumeOutputs,
 } from "../providers/libvirt/provider";
 import { renderOwnerXml } from "../providers/libvirt/render";
+import { DynamicProviderHost, type ResourceRef } from "./libvirt/providerHost";
 import { tempDir } from "./support/tmp";
 
 const WORK = tempDir("nixlab-fake-virsh-");
@@ -679,5 +682,117 @@ describe("Domain", () => {
                 "sudo -n rm -f -- '/var/log/libvirt/qemu/x.log' '/var/log/libvirt/qemu/x.log'.[0-9]* " +
                 "'/var/log/libvirt/qemu/nixlab-dev.node-1.log' '/var/log/libvirt/qemu/nixlab-dev.node-1.log'.[0-9]*\n",
         );
+    });
+});
+
+describe("upgrade from per-kind providers: state without `kind`, through Pulumi's dynamic-provider host", () => {
+    // Before one provider served every libvirt kind, each resource's `__provider` held its
+    // kind's own object (poolProvider, networkProvider, ...), serialized as
+    // pulumi.dynamic.Resource does it, and its outputs had no `kind`. The host runs check,
+    // diff, create and update with the NEW inputs' text, delete with the text in the outputs.
+    const serialize = async (p: unknown) => (await pulumi.runtime.serializeFunction(() => p, { allowSecrets: true })).text;
+    const ROOT = path.resolve(__dirname, "..");
+    const T = "pulumi-nodejs:dynamic/nixlab-libvirt:";
+    const ref = (type: string, name: string): ResourceRef => ({ urn: `urn:pulumi:dev::nixlab::nixlab:index:Lab$${T}${type}::${name}`, type: `${T}${type}`, name });
+    const owner = { stack: "dev", lab: "dev" };
+    const pool: PoolOutputs = { uri: U, name: "nixlab-dev", path: "/var/lib/libvirt/nixlab/dev", owner, uuid: "p1" };
+    const { uuid: _pu, ...poolInputs } = pool;
+    const poolOurs = [
+        { match: "^pool-uuid", stdout: "p1\n" },
+        { match: "^pool-dumpxml", stdout: "<pool type='dir'><target><path>/var/lib/libvirt/nixlab/dev</path></target></pool>\n" },
+        { match: "^pool-info", stdout: "State:          running\n" },
+    ];
+    const a = { mac: "52:54:00:00:00:0a", name: "a", ip: "10.77.0.10" };
+    const b = { mac: "52:54:00:00:00:0b", name: "b", ip: "10.77.0.11" };
+    const netXml = `<network>\n  <name>nixlab-dev</name>\n  <metadata>\n    ${renderOwnerXml(owner)}\n  </metadata>\n</network>\n`;
+    const net: NetworkOutputs = { uri: U, name: "nixlab-dev", xml: netXml, hosts: [a], generation: "g1", uuid: "n1" };
+    const { generation: _ng, uuid: _nu, ...netInputs } = net;
+    const netOurs = [
+        { match: "^net-uuid", stdout: "n1\n" },
+        { match: "^net-dumpxml", stdout: netXml },
+        { match: "^net-info", stdout: "Active:         yes\n" },
+    ];
+    const hostLog: string[] = [];
+    let host: DynamicProviderHost;
+    let old: { pool: string; network: string };
+    let text: string;
+
+    beforeAll(async () => {
+        old = { pool: await serialize(poolProvider), network: await serialize(networkProvider) };
+        text = await serialize(libvirtProvider);
+        // process.env.PATH has the stand-in virsh first (set above): the host inherits it.
+        host = await DynamicProviderHost.start({ projectDir: ROOT, env: process.env, log: (l) => hostLog.push(l) });
+    }, 60_000);
+    afterAll(async () => host?.stop());
+
+    it("an unchanged resource from old state is the same: check passes, diff reports no change", async () => {
+        answer(poolOurs);
+        const news = { ...poolInputs, kind: "Pool", __provider: text };
+        expect(await host.check(ref("Pool", "dev-net-pool"), { ...poolInputs, __provider: old.pool }, news)).toEqual({ inputs: news, failures: [] });
+        expect(await host.diff(ref("Pool", "dev-net-pool"), "nixlab-dev", { ...pool, __provider: old.pool }, news, { ...poolInputs, __provider: old.pool })).toEqual({
+            changes: false,
+            replaces: [],
+            deleteBeforeReplace: false,
+        });
+        expect(calls()).toEqual(["pool-uuid nixlab-dev", "pool-dumpxml nixlab-dev", "pool-info nixlab-dev"]);
+    });
+
+    it("destroy of an unchanged resource runs the per-kind code stored in its outputs", async () => {
+        answer([...poolOurs, { match: "^-q vol-list", stdout: " .nixlab-owner   /p/.nixlab-owner\n" }]);
+        await host.delete(ref("Pool", "dev-net-pool"), "nixlab-dev", { ...pool, __provider: old.pool }, { ...poolInputs, __provider: old.pool });
+        expect(calls().slice(-4)).toEqual(["vol-delete --pool nixlab-dev .nixlab-owner", "pool-destroy nixlab-dev", "pool-delete nixlab-dev", "pool-undefine nixlab-dev"]);
+        // The same outputs under the new code would have been refused: no kind to dispatch on.
+        answer(poolOurs);
+        await expect(host.delete(ref("Pool", "dev-net-pool"), "nixlab-dev", { ...pool, __provider: text }, poolInputs)).rejects.toThrow(
+            'libvirt resource nixlab-dev: its outputs in state hold nixlab\'s one-provider code but kind is missing; nixlab\'s libvirt provider handles kind "Pool", "Network", "ImageVolume", "Volume", "SeedVolume", "Domain"',
+        );
+        expect(calls()).toEqual([]);
+    });
+
+    it("an old resource updated by the new code gets kind in its outputs, and destroy then dispatches on them", async () => {
+        const olds = { ...net, __provider: old.network };
+        const oldInputs = { ...netInputs, __provider: old.network };
+        const news = { ...netInputs, hosts: [a, b], kind: "Network", __provider: text };
+        const r = ref("Network", "dev-net");
+        answer(netOurs);
+        expect(await host.diff(r, "nixlab-dev", olds, news, oldInputs)).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+        answer(netOurs);
+        const outs = await host.update(r, "nixlab-dev", olds, news, oldInputs);
+        expect(outs).toEqual({ ...net, hosts: [a, b], kind: "Network", __provider: text });
+        expect(calls().slice(3)).toEqual([
+            "net-update nixlab-dev add-last ip-dhcp-host <host mac='52:54:00:00:00:0b' name='b' ip='10.77.0.11'/> --live --config",
+            "net-update nixlab-dev add-last dns-host <host ip='10.77.0.11'><hostname>b</hostname></host> --live --config",
+        ]);
+        answer(netOurs);
+        await host.delete(r, "nixlab-dev", outs, news);
+        expect(calls()).toEqual(["net-uuid nixlab-dev", "net-dumpxml nixlab-dev", "net-info nixlab-dev", "net-destroy nixlab-dev", "net-undefine nixlab-dev"]);
+    });
+
+    it("a change of kind is a replacement decided without libvirt, never an update", async () => {
+        const olds = { ...pool, kind: "Volume", __provider: text };
+        const news = { ...poolInputs, kind: "Pool", __provider: text };
+        expect(await host.diff(ref("Pool", "dev-net-pool"), "nixlab-dev", olds, news, olds)).toEqual({ changes: true, replaces: ["kind"], deleteBeforeReplace: true });
+        await expect(host.update(ref("Pool", "dev-net-pool"), "nixlab-dev", olds, news, olds)).rejects.toThrow(
+            'libvirt resource nixlab-dev: kind "Volume" cannot become "Pool" in place; it must be replaced (its diff asks for that)',
+        );
+        expect(calls()).toEqual([]);
+    });
+
+    it("check refuses a missing or unknown kind, naming the property and what is allowed", async () => {
+        const allowed = 'nixlab\'s libvirt provider handles kind "Pool", "Network", "ImageVolume", "Volume", "SeedVolume", "Domain"';
+        const hint = " (set by each resource class in providers/libvirt/resources.ts; a pulumi.dynamic.Resource made on this provider by hand must set it too)";
+        expect((await host.check(ref("Pool", "p"), {}, { ...poolInputs, __provider: text })).failures).toEqual([{ property: "kind", reason: `kind is missing; ${allowed}${hint}` }]);
+        expect((await host.check(ref("Pool", "p"), {}, { ...poolInputs, kind: "Bridge", __provider: text })).failures).toEqual([
+            { property: "kind", reason: `kind is "Bridge"; ${allowed}${hint}` },
+        ]);
+    });
+
+    it("a kind without in-place updates (ImageVolume, SeedVolume) refuses one instead of losing its outputs", async () => {
+        for (const kind of ["ImageVolume", "SeedVolume"]) {
+            await expect(libvirtProvider.update!("p/v", { kind }, { kind })).rejects.toThrow(
+                `libvirt ${kind} p/v: a ${kind} is never updated in place (a bug in nixlab: its diff asked for an update)`,
+            );
+        }
+        expect(calls()).toEqual([]);
     });
 });

@@ -15,6 +15,10 @@
  * (pulumi/pulumi#16175), so each `diff` asks libvirt whether the object still exists and
  * asks for a replacement when it does not: drift shows up in the next preview.
  *
+ * Every libvirt resource runs on ONE provider object, `libvirtProvider` (at the end), which
+ * dispatches on the `kind` input/output to the per-kind objects below: serialization is
+ * paid per provider object (see libvirtProvider for the numbers and the upgrade rules).
+ *
  * Outputs are a contract across nixlab versions: Pulumi runs a changed provider against
  * the state an older one wrote (it does not replace resources when provider code
  * changes), so new code must read old outputs. Every physical name is fixed by config, so
@@ -1212,5 +1216,112 @@ export const domainProvider: ResourceProvider = {
         if (await ourDomain(props.uri, props.name, props.uuid)) await removeDomain(props.uri, props.name);
         const qemuLog = qemuLogPath(props.uri, props.name);
         await removeNodeLogs(props, [props.serialLog, ...(qemuLog ? [qemuLog] : [])]);
+    },
+};
+
+// ---------------------------------------------------------------------------------------
+// One provider object for every libvirt resource
+
+/**
+ * The libvirt resource kinds, each named as its type token ends
+ * (`pulumi-nodejs:dynamic/nixlab-libvirt:<kind>`), carried as the `kind` input and output.
+ */
+export const LIBVIRT_KINDS = ["Pool", "Network", "ImageVolume", "Volume", "SeedVolume", "Domain"] as const;
+export type LibvirtKind = (typeof LIBVIRT_KINDS)[number];
+
+/** The per-kind implementation. */
+function implementationOf(kind: LibvirtKind): ResourceProvider {
+    switch (kind) {
+        case "Pool":
+            return poolProvider;
+        case "Network":
+            return networkProvider;
+        case "ImageVolume":
+            return imageVolumeProvider;
+        case "Volume":
+            return volumeProvider;
+        case "SeedVolume":
+            return seedVolumeProvider;
+        case "Domain":
+            return domainProvider;
+        default: {
+            const unknown: never = kind;
+            throw new Error(`no libvirt provider for kind ${JSON.stringify(unknown)}`);
+        }
+    }
+}
+
+function isLibvirtKind(k: unknown): k is LibvirtKind {
+    return typeof k === "string" && (LIBVIRT_KINDS as readonly string[]).includes(k);
+}
+
+/** Why `kind` is unusable, for a check failure or an error. */
+function kindProblem(k: unknown): string {
+    return (
+        `kind is ${k === undefined ? "missing" : JSON.stringify(k)}; nixlab's libvirt provider handles kind ${LIBVIRT_KINDS.map((x) => JSON.stringify(x)).join(", ")} ` +
+        "(set by each resource class in providers/libvirt/resources.ts; a pulumi.dynamic.Resource made on this provider by hand must set it too)"
+    );
+}
+
+function kindOf(props: { kind?: unknown }, what: string): LibvirtKind {
+    if (isLibvirtKind(props.kind)) return props.kind;
+    throw new Error(`${what}: ${kindProblem(props.kind)}`);
+}
+
+/**
+ * Every libvirt resource runs on this ONE provider object, told apart by its `kind`
+ * input/output, because serialization is paid per provider object: pulumi.dynamic.Resource
+ * caches `__provider` text per object (a WeakMap in @pulumi/pulumi/dynamic), and closure
+ * serialization parses every function it reaches with TypeScript. Six objects walked the
+ * shared helpers (virsh, XML, identity checks) six times: 548 ms of serializeFunction for
+ * six texts of 15–32 K chars, against 293 ms for one text of 65 K chars holding them all;
+ * closure serialization was ~0.7 s of a 1.7 s offline plan (issue 11). The dynamic-provider
+ * host then also evaluates one text per run instead of six.
+ *
+ * State written before this (per-kind objects, no `kind`) stays usable, because of which
+ * code the host runs for which call (pulumi/pulumi sdk/nodejs/cmd/dynamic-provider):
+ * - check, diff, create and update run the `__provider` of the NEW inputs (this object),
+ *   so they dispatch on the new inputs' kind. Old outputs without `kind` are of that kind:
+ *   each type token belongs to one resource class, and the type is part of the URN.
+ * - delete and read run the `__provider` stored in the OUTPUTS: old outputs keep the old
+ *   per-kind code (an unchanged resource keeps its outputs, text included), and outputs
+ *   this object wrote always carry `kind` (create and update add it), so delete dispatches
+ *   on the outputs.
+ * A change of kind is never an update: diff asks for a replacement, update refuses.
+ */
+export const libvirtProvider: ResourceProvider = {
+    async check(_olds: Record<string, unknown>, news: Record<string, unknown>) {
+        return { inputs: news, failures: isLibvirtKind(news.kind) ? [] : [{ property: "kind", reason: kindProblem(news.kind) }] };
+    },
+    async create(inputs: { kind?: unknown; name?: unknown }) {
+        const kind = kindOf(inputs, `libvirt resource ${String(inputs.name)}`);
+        const r = await implementationOf(kind).create(inputs);
+        return { id: r.id, outs: { ...r.outs, kind } };
+    },
+    async diff(id: string, olds: { kind?: unknown }, news: { kind?: unknown }): Promise<DiffResult> {
+        const kind = kindOf(news, `libvirt resource ${id}`);
+        if (olds.kind !== undefined && olds.kind !== kind) return { changes: true, replaces: ["kind"], deleteBeforeReplace: true };
+        return implementationOf(kind).diff!(id, olds, news);
+    },
+    async update(id: string, olds: { kind?: unknown }, news: { kind?: unknown }) {
+        const kind = kindOf(news, `libvirt resource ${id}`);
+        if (olds.kind !== undefined && olds.kind !== kind) {
+            throw new Error(`libvirt resource ${id}: kind ${JSON.stringify(olds.kind)} cannot become ${JSON.stringify(kind)} in place; it must be replaced (its diff asks for that)`);
+        }
+        const impl = implementationOf(kind);
+        // ImageVolume and SeedVolume have no update: their diffs report a replacement or no change.
+        if (!impl.update) throw new Error(`libvirt ${kind} ${id}: a ${kind} is never updated in place (a bug in nixlab: its diff asked for an update)`);
+        const r = await impl.update(id, olds, news);
+        return { outs: { ...r.outs, kind } };
+    },
+    async delete(id: string, props: { kind?: unknown }) {
+        if (!isLibvirtKind(props.kind)) {
+            // Outputs this provider wrote carry `kind`; outputs without it keep the old per-kind code.
+            throw new Error(
+                `libvirt resource ${id}: its outputs in state hold nixlab's one-provider code but ${kindProblem(props.kind)}. ` +
+                    "The state was edited by hand: set the resource's outputs.kind to the name its type ends with (pulumi stack export, edit, pulumi stack import), then destroy again",
+            );
+        }
+        await implementationOf(props.kind).delete!(id, props);
     },
 };
