@@ -209,6 +209,7 @@ async function runVagrant(netns: string, one: LabArgs): Promise<VagrantRun | { a
     fs.rmSync(path.join(seedDir, "host"));
     fs.rmSync(path.join(seedDir, "host.pub"));
     const seedIso = await writeSeedIso(seedDir, vagrantSeedFiles({ lab: spec, node, keys, mac: MANAGEMENT.mac }));
+    // The seed holds the guest's SSH host key: gone with a failed run too (callers remove it after use).
     const boot = await vagrantBoot(
         {
             uri: URI,
@@ -227,7 +228,10 @@ async function runVagrant(netns: string, one: LabArgs): Promise<VagrantRun | { a
             log,
         },
         prereqs,
-    );
+    ).catch((e: unknown) => {
+        fs.rmSync(seedDir, { recursive: true, force: true });
+        throw e;
+    });
     log(`vagrant: "Machine booted and ready!" at ${boot.sshReadySeconds.toFixed(2)} s, ready line at ${s(boot.readyLineSeconds)}, exit at ${boot.exitSeconds.toFixed(2)} s`);
     return { boot, seedIso };
 }
@@ -296,9 +300,8 @@ async function benchLibvirt(machine: Machine, only: string | undefined): Promise
                 node: "solo",
                 marker: MARKER,
                 timeoutSeconds: 900,
-            });
+            }).finally(() => fs.rmSync(path.dirname(v.seedIso), { recursive: true, force: true }));
             log(`raw QEMU: ready in ${raw.readySeconds.toFixed(2)} s`);
-            fs.rmSync(path.dirname(v.seedIso), { recursive: true, force: true });
         }
         vagrantRows(v, raw, netns, "the same seed as vagrant (user-mode NIC, same MAC)");
         notes.push("NIXLAB_BENCH_ONLY=vagrant: only the vagrant-libvirt rows and their raw-QEMU comparison ran.");
