@@ -8,7 +8,11 @@
  * Importing only the disk as a snapshot and registering the AMI ourselves sets the
  * architecture, boot mode, ENA and IMDS support directly and leaves the image untouched.
  */
-import * as aws from "@pulumi/aws";
+// Submodules, not "@pulumi/aws": the barrel makes tsc parse every service (test/layout.test.ts).
+import * as ebs from "@pulumi/aws/ebs";
+import * as ec2 from "@pulumi/aws/ec2";
+import * as iam from "@pulumi/aws/iam";
+import * as s3 from "@pulumi/aws/s3";
 import * as pulumi from "@pulumi/pulumi";
 import type { BackendContext } from "../../components/backend";
 import { stackId } from "../../components/names";
@@ -20,7 +24,7 @@ import { named } from "./network";
 import { artifactProblem, AWS_IMAGE_FORMATS } from "./placement";
 
 export interface AwsImage {
-    ami: aws.ec2.Ami;
+    ami: ec2.Ami;
 }
 
 /** EC2's names for our arches and boot modes. */
@@ -56,25 +60,25 @@ export function createAwsImage(
 
     // The bucket only carries the upload into EBS. Private, encrypted, ACLs off, and
     // force-destroyed with the lab so `destroy` leaves no object behind.
-    const bucket = new aws.s3.Bucket(
+    const bucket = new s3.Bucket(
         `${name}-bucket`,
         // A prefix, not a name: S3 names are global; the provider appends a unique suffix.
         { bucketPrefix: "nixlab-image-", forceDestroy: true, tags: named(ctx.tags, `${name}-bucket`) },
         opts,
     );
-    const publicAccess = new aws.s3.BucketPublicAccessBlock(
+    const publicAccess = new s3.BucketPublicAccessBlock(
         `${name}-bucket-public-access`,
         { bucket: bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
         opts,
     );
-    new aws.s3.BucketOwnershipControls(`${name}-bucket-ownership`, { bucket: bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" } }, opts);
-    const encryption = new aws.s3.BucketServerSideEncryptionConfiguration(
+    new s3.BucketOwnershipControls(`${name}-bucket-ownership`, { bucket: bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" } }, opts);
+    const encryption = new s3.BucketServerSideEncryptionConfiguration(
         `${name}-bucket-encryption`,
         // SSE-S3, not KMS: the VM Import role then needs no key grants to read the object.
         { bucket: bucket.id, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }] },
         opts,
     );
-    const object = new aws.s3.BucketObjectv2(
+    const object = new s3.BucketObjectv2(
         `${name}-object`,
         {
             bucket: bucket.id,
@@ -88,7 +92,7 @@ export function createAwsImage(
 
     const role = vmimportRole(ctx, name, bucket, opts, config);
 
-    const snapshot = new aws.ebs.SnapshotImport(
+    const snapshot = new ebs.SnapshotImport(
         `${name}-snapshot`,
         {
             diskContainer: {
@@ -105,7 +109,7 @@ export function createAwsImage(
         { ...opts, dependsOn: role.ready, customTimeouts: { create: "90m" } },
     );
 
-    const ami = new aws.ec2.Ami(
+    const ami = new ec2.Ami(
         `${name}-ami`,
         {
             // AMI names are unique per account and region: the stack id keeps two stacks with
@@ -157,13 +161,13 @@ export function createAwsImage(
 function vmimportRole(
     ctx: BackendContext,
     name: string,
-    bucket: aws.s3.Bucket,
+    bucket: s3.Bucket,
     opts: pulumi.CustomResourceOptions,
     config: AwsConfig,
 ): { name: pulumi.Input<string>; ready: pulumi.Resource[] } {
     if (config.vmimportRoleName) return { name: config.vmimportRoleName, ready: [] };
     // Trust and permissions as in https://docs.aws.amazon.com/vm-import/latest/userguide/required-permissions.html
-    const role = new aws.iam.Role(
+    const role = new iam.Role(
         `${name}-vmimport`,
         {
             namePrefix: "nixlab-vmimport-",
@@ -183,7 +187,7 @@ function vmimportRole(
         },
         opts,
     );
-    const policy = new aws.iam.RolePolicy(
+    const policy = new iam.RolePolicy(
         `${name}-vmimport`,
         {
             role: role.id,

@@ -3,20 +3,22 @@
  * (the lab CIDR) in one zone, an internet gateway, and a security group that lets SSH in
  * only from the configured CIDRs.
  */
-import * as aws from "@pulumi/aws";
+// Submodules, not "@pulumi/aws": the barrel makes tsc parse every service (test/layout.test.ts).
+import * as ec2 from "@pulumi/aws/ec2";
+import { Provider } from "@pulumi/aws/provider";
 import * as pulumi from "@pulumi/pulumi";
 import type { BackendContext } from "../../components/backend";
 import { providerDefaultTags, type Tags } from "../../components/tags";
 import type { AwsConfig } from "./config";
 
 export interface AwsNet {
-    provider: aws.Provider;
+    provider: Provider;
     /** `{ parent, provider }` for every child of the lab on AWS. */
     opts: pulumi.CustomResourceOptions;
     availabilityZone: string;
-    vpc: aws.ec2.Vpc;
-    subnet: aws.ec2.Subnet;
-    securityGroup: aws.ec2.SecurityGroup;
+    vpc: ec2.Vpc;
+    subnet: ec2.Subnet;
+    securityGroup: ec2.SecurityGroup;
     /** Nodes wait for these, so a public address is routable once the instance exists. */
     routing: pulumi.Resource[];
 }
@@ -28,7 +30,7 @@ export function named(tags: Tags, name: pulumi.Input<string>): Tags {
 
 export function createAwsNetwork(ctx: BackendContext, name: string, config: AwsConfig): AwsNet {
     const lab = ctx.lab;
-    const provider = new aws.Provider(
+    const provider = new Provider(
         `${name}-provider`,
         // Default tags as well as explicit ones: a taggable resource added later without
         // `tags` is still found by `nixlab gc` and the policy pack. Without the expiry,
@@ -38,14 +40,14 @@ export function createAwsNetwork(ctx: BackendContext, name: string, config: AwsC
     );
     const opts: pulumi.CustomResourceOptions = { parent: ctx.parent, provider };
 
-    const vpc = new aws.ec2.Vpc(
+    const vpc = new ec2.Vpc(
         `${name}-vpc`,
         { cidrBlock: lab.network.cidr, enableDnsSupport: true, enableDnsHostnames: true, tags: named(ctx.tags, `${name}-vpc`) },
         opts,
     );
     // One subnet spanning the lab CIDR: node addresses are `.10 + index` of that CIDR, and
     // one zone keeps every node next to its EBS volumes.
-    const subnet = new aws.ec2.Subnet(
+    const subnet = new ec2.Subnet(
         `${name}-subnet`,
         {
             vpcId: vpc.id,
@@ -60,18 +62,18 @@ export function createAwsNetwork(ctx: BackendContext, name: string, config: AwsC
     );
     // Created even for labs without public addresses: it costs nothing, and the nodes'
     // outbound traffic (cloud-init packages, nix substituters) needs it.
-    const igw = new aws.ec2.InternetGateway(`${name}-igw`, { vpcId: vpc.id, tags: named(ctx.tags, `${name}-igw`) }, opts);
-    const routeTable = new aws.ec2.RouteTable(`${name}-rt`, { vpcId: vpc.id, tags: named(ctx.tags, `${name}-rt`) }, opts);
-    const route = new aws.ec2.Route(
+    const igw = new ec2.InternetGateway(`${name}-igw`, { vpcId: vpc.id, tags: named(ctx.tags, `${name}-igw`) }, opts);
+    const routeTable = new ec2.RouteTable(`${name}-rt`, { vpcId: vpc.id, tags: named(ctx.tags, `${name}-rt`) }, opts);
+    const route = new ec2.Route(
         `${name}-default-route`,
         { routeTableId: routeTable.id, destinationCidrBlock: "0.0.0.0/0", gatewayId: igw.id },
         opts,
     );
-    const association = new aws.ec2.RouteTableAssociation(`${name}-rt-assoc`, { subnetId: subnet.id, routeTableId: routeTable.id }, opts);
+    const association = new ec2.RouteTableAssociation(`${name}-rt-assoc`, { subnetId: subnet.id, routeTableId: routeTable.id }, opts);
 
     // Inline rules: the group and its rules are replaced as one, so a plan shows the whole
     // ingress policy in one place and no half-applied rule set can exist.
-    const securityGroup = new aws.ec2.SecurityGroup(
+    const securityGroup = new ec2.SecurityGroup(
         `${name}-sg`,
         {
             vpcId: vpc.id,

@@ -2,7 +2,9 @@
  * A lab node on EC2 and its extra EBS volumes, plus the readiness check that makes `up`
  * wait until cloud-init is done and /dev/kvm works on it.
  */
-import * as aws from "@pulumi/aws";
+// Submodules, not "@pulumi/aws": the barrel makes tsc parse every service (test/layout.test.ts).
+import * as ebs from "@pulumi/aws/ebs";
+import * as ec2 from "@pulumi/aws/ec2";
 import * as pulumi from "@pulumi/pulumi";
 import type { BackendContext, LabNode, NodeArgs, VolumeArgs } from "../../components/backend";
 import { sshReadiness } from "../../components/ready";
@@ -15,7 +17,7 @@ import { DATA_DEVICE_LETTERS, findMachine } from "./placement";
 
 export interface AwsVolume {
     name: string;
-    volume: aws.ebs.Volume;
+    volume: ebs.Volume;
     /** The attachment name EC2 wants; on Nitro the guest sees NVMe devices whatever it is. */
     deviceName: string;
 }
@@ -28,7 +30,7 @@ export function deviceName(volumeIndex: number): string {
 }
 
 export function createAwsVolume(ctx: BackendContext, name: string, args: VolumeArgs<AwsNet>): AwsVolume {
-    const volume = new aws.ebs.Volume(
+    const volume = new ebs.Volume(
         name,
         {
             // EBS attaches only within a zone: the subnet's.
@@ -50,7 +52,7 @@ export function createAwsNode(ctx: BackendContext, name: string, args: NodeArgs<
     // A metal host runs firmware and POST before the OS: minutes, not seconds.
     const metal = findMachine(machine.machineType)?.kvm === "metal";
 
-    const instance = new aws.ec2.Instance(
+    const instance = new ec2.Instance(
         name,
         {
             ami: args.image.ami.id,
@@ -90,7 +92,7 @@ export function createAwsNode(ctx: BackendContext, name: string, args: NodeArgs<
 
     const attachments = args.volumes.map(
         (v) =>
-            new aws.ec2.VolumeAttachment(
+            new ec2.VolumeAttachment(
                 `${v.name}-attachment`,
                 { instanceId: instance.id, volumeId: v.volume.id, deviceName: v.deviceName },
                 // A volume attaches to one instance at a time (VolumeInUse): detach from the

@@ -3,7 +3,9 @@
  * bucket, and compute.Image imports it from there. Names derive from the content hash, so
  * an unchanged image uploads nothing and a new closure shows as a replaced image.
  */
-import * as gcp from "@pulumi/gcp";
+// Submodules, not "@pulumi/gcp": the barrel makes tsc parse every service (test/layout.test.ts).
+import * as compute from "@pulumi/gcp/compute";
+import * as storage from "@pulumi/gcp/storage";
 import * as pulumi from "@pulumi/pulumi";
 import type { BackendContext } from "../../components/backend";
 import { fitName, stackId } from "../../components/names";
@@ -15,7 +17,7 @@ import { checkedGcpName, GCP_NAME_MAX, physicalName } from "./network";
 import { artifactProblem } from "./placement";
 
 export interface GcpImage {
-    image: gcp.compute.Image;
+    image: compute.Image;
     /** Shielded VM features (vTPM, integrity monitoring) need a UEFI image. */
     uefi: pulumi.Output<boolean>;
 }
@@ -64,7 +66,7 @@ export function createGcpImage(
     const short = artifact.apply((a) => shortHash(a.hash));
 
     // The bucket only carries the upload to Compute Engine; it goes with the lab.
-    const bucket = new gcp.storage.Bucket(
+    const bucket = new storage.Bucket(
         `${name}-bucket`,
         {
             name: physicalName(`${name}-bucket`, ctx.stack),
@@ -77,7 +79,7 @@ export function createGcpImage(
         },
         opts,
     );
-    const object = new gcp.storage.BucketObject(
+    const object = new storage.BucketObject(
         `${name}-object`,
         {
             bucket: bucket.name,
@@ -87,7 +89,7 @@ export function createGcpImage(
         },
         opts,
     );
-    const image = new gcp.compute.Image(
+    const image = new compute.Image(
         name,
         {
             name: short.apply((h) => gcpImageName(ctx.lab.name, ctx.stack, h)),

@@ -4,7 +4,9 @@
  * CIDRs, and one allowing traffic between lab nodes. Egress is Compute Engine's implied
  * allow-all.
  */
-import * as gcp from "@pulumi/gcp";
+// Submodules, not "@pulumi/gcp": the barrel makes tsc parse every service (test/layout.test.ts).
+import * as compute from "@pulumi/gcp/compute";
+import { Provider } from "@pulumi/gcp/provider";
 import type * as pulumi from "@pulumi/pulumi";
 import type { BackendContext } from "../../components/backend";
 import { providerDefaultTags } from "../../components/tags";
@@ -13,14 +15,14 @@ import type { GcpConfig } from "./config";
 import { gcpLabelsOf } from "./labels";
 
 export interface GcpNet {
-    provider: gcp.Provider;
+    provider: Provider;
     /** `{ parent, provider }` for every child of the lab on GCP. */
     opts: pulumi.CustomResourceOptions;
     config: GcpConfig;
-    network: gcp.compute.Network;
-    subnetwork: gcp.compute.Subnetwork;
+    network: compute.Network;
+    subnetwork: compute.Subnetwork;
     /** Nodes wait for these, so SSH is open when the readiness check starts. */
-    firewalls: gcp.compute.Firewall[];
+    firewalls: compute.Firewall[];
 }
 
 /** Compute Engine's name rule (RFC 1035 label): at most 63 characters. */
@@ -52,7 +54,7 @@ export function createGcpNetwork(ctx: BackendContext, name: string, config: GcpC
     const lab = ctx.lab;
     // Default labels as well as explicit ones: a labelable resource added later without
     // `labels` still carries the lab's, all but the expiry (see providerDefaultTags).
-    const provider = new gcp.Provider(
+    const provider = new Provider(
         `${name}-provider`,
         { project: config.project, region: config.region, zone: config.zone, defaultLabels: gcpLabelsOf(providerDefaultTags(ctx.tags)) },
         { parent: ctx.parent },
@@ -61,12 +63,12 @@ export function createGcpNetwork(ctx: BackendContext, name: string, config: GcpC
 
     // Networks, subnetworks and firewall rules take no labels in the Compute API; they are
     // found through the lab's name in theirs.
-    const network = new gcp.compute.Network(
+    const network = new compute.Network(
         `${name}-vpc`,
         { autoCreateSubnetworks: false, description: `nixlab lab ${lab.name} (stack ${ctx.stack})` },
         opts,
     );
-    const subnetwork = new gcp.compute.Subnetwork(
+    const subnetwork = new compute.Subnetwork(
         `${name}-subnet`,
         {
             network: network.id,
@@ -79,7 +81,7 @@ export function createGcpNetwork(ctx: BackendContext, name: string, config: GcpC
         opts,
     );
     const firewalls = [
-        new gcp.compute.Firewall(
+        new compute.Firewall(
             `${name}-internal`,
             {
                 network: network.id,
@@ -93,7 +95,7 @@ export function createGcpNetwork(ctx: BackendContext, name: string, config: GcpC
     ];
     if (lab.network.sshIngressCidrs.length > 0) {
         firewalls.push(
-            new gcp.compute.Firewall(
+            new compute.Firewall(
                 `${name}-ssh`,
                 {
                     network: network.id,

@@ -2,7 +2,8 @@
  * A lab node on Compute Engine, its extra disks, and the readiness check that makes `up`
  * wait until cloud-init is done and /dev/kvm works on it.
  */
-import * as gcp from "@pulumi/gcp";
+// Submodules, not "@pulumi/gcp": the barrel makes tsc parse every service (test/layout.test.ts).
+import * as compute from "@pulumi/gcp/compute";
 import * as pulumi from "@pulumi/pulumi";
 import type { BackendContext, LabNode, NodeArgs, VolumeArgs } from "../../components/backend";
 import { sshReadiness } from "../../components/ready";
@@ -16,7 +17,7 @@ import { machineOf, resolveMachine } from "./placement";
 
 export interface GcpVolume {
     name: string;
-    disk: gcp.compute.Disk;
+    disk: compute.Disk;
     /** The guest finds the disk as /dev/disk/by-id/google-<deviceName>. */
     deviceName: string;
 }
@@ -27,7 +28,7 @@ export function createGcpVolume(ctx: BackendContext, name: string, args: VolumeA
     // is a pure function of the node, so resolving again gives the machine place() chose.
     const machine = resolveMachine(args.node);
     if (!machine) throw new Error(`nixlab: no GCP machine for node ${args.node.name}; place() should have refused it`);
-    const disk = new gcp.compute.Disk(
+    const disk = new compute.Disk(
         name,
         {
             name: physicalName(name, ctx.stack),
@@ -49,7 +50,7 @@ export function createGcpNode(ctx: BackendContext, name: string, args: NodeArgs<
     const metal = machine.kvm === "metal";
     const labels = gcpLabelsOf(nodeTags(ctx.tags, node));
 
-    const instance = new gcp.compute.Instance(
+    const instance = new compute.Instance(
         name,
         {
             name: physicalName(name, ctx.stack),
@@ -110,7 +111,7 @@ export function createGcpNode(ctx: BackendContext, name: string, args: NodeArgs<
 
     const attachments = args.volumes.map(
         (v) =>
-            new gcp.compute.AttachedDisk(
+            new compute.AttachedDisk(
                 `${v.name}-attachment`,
                 { disk: v.disk.id, instance: instance.id, zone: network.config.zone, deviceName: v.deviceName },
                 // A zonal disk attaches read-write to one instance at a time: detach from the
