@@ -11,7 +11,8 @@
  * Two resources with one URN fail the run with the engine's own message (offline.ts).
  * The `command:local:run` invoke (the image build) runs the command for real, as the
  * command provider does (test/support/localCommand.ts), with this process's environment.
- * State is a JSON file between runs; `destroy` deletes in reverse creation order.
+ * State is a JSON file between runs; `destroy` deletes each resource after its dependents,
+ * independent ones at once (as `pulumi destroy` does).
  * `tls:index/privateKey:PrivateKey` gets real ed25519 keys from ssh-keygen.
  *
  * Pulumi's runtime is global to a process, so each run is its own process (tsx works too):
@@ -169,10 +170,29 @@ class Engine {
     constructor(
         readonly stateFile: string,
         readonly state: EngineState,
-        readonly host: DynamicProviderHost,
+        /** Started on first use, as the CLI starts a provider plugin when a resource first needs it. */
+        private readonly startHost: () => Promise<DynamicProviderHost>,
         readonly stack: string,
         readonly serialTypes: string[] = [],
     ) {}
+
+    private hostStarted: Promise<DynamicProviderHost> | undefined;
+
+    /**
+     * The dynamic-provider host, started when the first dynamic resource needs it: the
+     * Pulumi engine loads a provider plugin on the first registration that uses it, while
+     * the program goes on loading and registering (not before the program runs).
+     */
+    private host(): Promise<DynamicProviderHost> {
+        this.hostStarted ??= this.startHost();
+        return this.hostStarted;
+    }
+
+    /** Stops the host if it was started (it may have failed to start; that is reported where it was needed). */
+    async stopHost(): Promise<void> {
+        const host = await this.hostStarted?.catch(() => undefined);
+        await host?.stop();
+    }
 
     private serialized<T>(type: string, fn: () => Promise<T>): Promise<T> {
         if (!this.serialTypes.includes(type)) return fn();
@@ -249,29 +269,30 @@ class Engine {
         const prev = this.state.resources[key];
         // The engine's order of calls on the provider: Check(old inputs, new inputs), then
         // Create, or Diff(old outputs, checked inputs) and Update / Delete+Create.
-        const checked = await this.host.check(ref, prev?.inputs ?? {}, providerInputs(args.inputs));
+        const host = await this.host();
+        const checked = await host.check(ref, prev?.inputs ?? {}, providerInputs(args.inputs));
         if (checked.failures.length > 0) {
             throw new Error(`check failed: ${checked.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
         }
         const inputs = checked.inputs;
         const create = async (op: Op, replaces?: string[]) => {
-            const r = await this.host.create(ref, inputs);
+            const r = await host.create(ref, inputs);
             this.put(args, r.id, inputs, r.outs);
             this.record(args.type, args.name, op, started, replaces);
             return { id: r.id, state: r.outs };
         };
         if (!prev) return create("create");
-        const diff = await this.host.diff(ref, prev.id, prev.outs, inputs, prev.inputs);
+        const diff = await host.diff(ref, prev.id, prev.outs, inputs, prev.inputs);
         // DIFF_UNKNOWN (no diff method): the engine compares inputs itself.
         const changes = diff.changes ?? JSON.stringify(prev.inputs) !== JSON.stringify(inputs);
         if (diff.replaces.length > 0) {
-            await this.host.delete(refOf(prev, this.stack), prev.id, prev.outs, prev.inputs);
+            await host.delete(refOf(prev, this.stack), prev.id, prev.outs, prev.inputs);
             delete this.state.resources[key];
             this.save();
             return create("replace", diff.replaces);
         }
         if (changes) {
-            const outs = await this.host.update(ref, prev.id, prev.outs, inputs, prev.inputs);
+            const outs = await host.update(ref, prev.id, prev.outs, inputs, prev.inputs);
             this.put(args, prev.id, inputs, outs, prev.seq);
             this.record(args.type, args.name, "update", started);
             return { id: prev.id, state: outs };
@@ -282,22 +303,34 @@ class Engine {
         return { id: prev.id, state: prev.outs };
     }
 
-    /** Deletes the given entries, each after everything that depends on it (then newest first). */
+    /**
+     * Deletes the given entries, each after everything that depends on it. Entries nothing
+     * left depends on are deleted together, as `pulumi destroy` runs independent deletes in
+     * parallel (an 8-node lab's domains at once, then their disks, then pool and network).
+     * A failure ends the run once the deletes already running have finished; what is left
+     * stays in state.
+     */
     async deleteAll(entries: StateEntry[]): Promise<void> {
         const left = new Map(entries.map((e) => [keyOf(e.type, e.name), e]));
         while (left.size > 0) {
             const needed = new Set([...left.values()].flatMap((e) => e.deps ?? []));
-            const free = [...left.entries()].filter(([k]) => !needed.has(k));
+            let free = [...left.entries()].filter(([k]) => !needed.has(k));
             // A cycle cannot come from a Pulumi program; fall back to creation order anyway.
-            const [key, e] = (free.length > 0 ? free : [...left.entries()]).sort((a, b) => b[1].seq - a[1].seq)[0]!;
-            left.delete(key);
-            const started = Date.now();
-            // With the code in state, as the engine does: the program may have changed since.
-            if (isDynamic(e.type)) await this.host.delete(refOf(e, this.stack), e.id, e.outs, e.inputs);
-            delete this.state.resources[keyOf(e.type, e.name)];
-            this.save();
-            this.record(e.type, e.name, "delete", started);
+            if (free.length === 0) free = [[...left.entries()].sort((a, b) => b[1].seq - a[1].seq)[0]!];
+            for (const [k] of free) left.delete(k);
+            const results = await Promise.allSettled(free.map(([, e]) => this.deleteOne(e)));
+            const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+            if (failed) throw failed.reason;
         }
+    }
+
+    private async deleteOne(e: StateEntry): Promise<void> {
+        const started = Date.now();
+        // With the code in state, as the engine does: the program may have changed since.
+        if (isDynamic(e.type)) await (await this.host()).delete(refOf(e, this.stack), e.id, e.outs, e.inputs);
+        delete this.state.resources[keyOf(e.type, e.name)];
+        this.save();
+        this.record(e.type, e.name, "delete", started);
     }
 }
 
@@ -305,8 +338,7 @@ export async function up(workdir: string): Promise<RunReport> {
     const started = Date.now();
     const spec = JSON.parse(fs.readFileSync(path.join(workdir, "program.json"), "utf8")) as ProgramSpec;
     const stateFile = path.join(workdir, "state.json");
-    const host = await startHost();
-    const engine = new Engine(stateFile, readState(stateFile), host, spec.stack, spec.serialTypes);
+    const engine = new Engine(stateFile, readState(stateFile), startHost, spec.stack, spec.serialTypes);
     const programPath = path.join(REPO, spec.program ?? "index.ts");
     // Runs inside runOffline, after it installed the mock monitor: note each resource's
     // dependencies on the way to the monitor, as the engine's state would hold them.
@@ -344,7 +376,7 @@ export async function up(workdir: string): Promise<RunReport> {
     // One failure ends the program, not the operations already running (a create half
     // done would otherwise be cut off and left unrecorded): let them finish and record.
     await Promise.allSettled([...engine.inflight]);
-    await host.stop();
+    await engine.stopHost();
     if (engine.errors.length > 0) error = engine.errors.join("\n");
     return { action: "up", ok: error === undefined, error, ops: engine.ops, outputs, seconds: (Date.now() - started) / 1000 };
 }
@@ -354,15 +386,14 @@ export async function destroy(workdir: string): Promise<RunReport> {
     const stateFile = path.join(workdir, "state.json");
     const specFile = path.join(workdir, "program.json");
     const stack = fs.existsSync(specFile) ? (JSON.parse(fs.readFileSync(specFile, "utf8")) as ProgramSpec).stack : "unknown";
-    const host = await startHost();
-    const engine = new Engine(stateFile, readState(stateFile), host, stack);
+    const engine = new Engine(stateFile, readState(stateFile), startHost, stack);
     let error: string | undefined;
     try {
         await engine.deleteAll(Object.values(engine.state.resources));
     } catch (e) {
         error = e instanceof Error ? e.message : String(e);
     } finally {
-        await host.stop();
+        await engine.stopHost();
     }
     return { action: "destroy", ok: error === undefined, error, ops: engine.ops, outputs: {}, seconds: (Date.now() - started) / 1000 };
 }
