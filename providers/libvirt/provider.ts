@@ -501,12 +501,48 @@ export async function readPoolMarker(uri: string, pool: string): Promise<Owner |
     }
 }
 
+function markerJson(owner: Owner): string {
+    return JSON.stringify({ nixlab: "pool-owner/1", stack: owner.stack, lab: owner.lab }) + "\n";
+}
+
 async function writePoolMarker(uri: string, pool: string, owner: Owner): Promise<void> {
     const fs = require("fs") as typeof import("fs");
     const dir = tmpDir();
     try {
-        fs.writeFileSync(`${dir}/marker`, JSON.stringify({ nixlab: "pool-owner/1", stack: owner.stack, lab: owner.lab }) + "\n");
+        fs.writeFileSync(`${dir}/marker`, markerJson(owner));
         await uploadFile(uri, pool, POOL_MARKER, `${dir}/marker`);
+    } finally {
+        rmrf(dir);
+    }
+}
+
+/**
+ * A pool whose directory pool-build has just made (the start before found none, so there
+ * is nothing in it to check): builds and starts it, writes the ownership marker, sets
+ * autostart, and returns the pool's UUID. The upload, the autostart and the UUID share one
+ * virsh process (each can be repeated), and so do build and start; whatever a batch does
+ * not prove is done again one command at a time.
+ */
+async function makeNewPoolDir(uri: string, name: string, owner: Owner): Promise<string> {
+    const fs = require("fs") as typeof import("fs");
+    if (!(await batchAllOk(uri, [["pool-build", name], ["pool-start", name]])) && !(await poolRunning(uri, name))) {
+        await mustVirsh(uri, ["pool-build", name]);
+        await mustVirsh(uri, ["pool-start", name]);
+    }
+    const dir = tmpDir();
+    try {
+        const file = `${dir}/marker`;
+        fs.writeFileSync(file, markerJson(owner));
+        await mustVirsh(uri, ["vol-create-as", name, POOL_MARKER, `${fs.statSync(file).size}B`, "--format", "raw"]);
+        const upload = ["vol-upload", "--sparse", "--pool", name, POOL_MARKER, file];
+        const out = await batchAllOk(uri, [upload, ["pool-autostart", name], ["pool-uuid", name]]);
+        if (out && out[2]!.trim() !== "") return out[2]!.trim();
+        const up = await virsh(uri, upload);
+        if (up.code !== 0) {
+            await virsh(uri, ["vol-delete", "--pool", name, POOL_MARKER]);
+            throw new Error(describe("virsh", ["-c", uri, ...upload], up));
+        }
+        return await autostartAndUuid(uri, "pool", name);
     } finally {
         rmrf(dir);
     }
@@ -589,12 +625,12 @@ export const poolProvider: ResourceProvider = {
             const start = await virsh(uri, ["pool-start", name]);
             if (start.code !== 0) {
                 if (!/No such file or directory/.test(start.stderr)) throw new Error(describe("virsh", ["-c", uri, "pool-start", name], start));
-                await mustVirsh(uri, ["pool-build", name]);
-                await mustVirsh(uri, ["pool-start", name]);
+                uuid = await makeNewPoolDir(uri, name, owner);
+            } else {
+                // pool-start scanned the directory: no refresh before looking at what it holds.
+                await claimPoolDir(uri, name, path, owner, `pool directory ${path} (nixlab:libvirt.poolDir)`, { refresh: false });
+                uuid = await autostartAndUuid(uri, "pool", name);
             }
-            // pool-start scanned the directory: no refresh before looking at what it holds.
-            await claimPoolDir(uri, name, path, owner, `pool directory ${path} (nixlab:libvirt.poolDir)`, { refresh: false });
-            uuid = await autostartAndUuid(uri, "pool", name);
         } catch (e) {
             // Undo the definition only: a directory that existed keeps everything in it.
             await virsh(uri, ["pool-destroy", name]);
