@@ -59,12 +59,20 @@ function shims(o: { cpus?: number; memKiB?: number; availBytes?: number; pools?:
         : [
               "#!/bin/sh",
               `echo "virsh $*" >> ${log}`,
-              'case "$3" in',
+              "one() {",
+              'case "$1" in',
               `nodeinfo) cat <<'EOF'\n${NODEINFO(o.cpus ?? 8, o.memKiB ?? 32 * 1024 * 1024)}EOF\n;;`,
               `pool-list) printf '%s\\n' ${(o.pools ?? ["default"]).join(" ")} ;;`,
-              `pool-info) printf 'Name:           %s\\nState:          running\\nCapacity:       1000000000000\\nAllocation:     ${o.allocation ?? 0}\\nAvailable:      1\\n' "$5" ;;`,
-              '*) echo "error: unexpected virsh call: $*" >&2; exit 1 ;;',
+              // Like virsh: pool-info of a pool that is not there fails.
+              `pool-info) case " ${(o.pools ?? ["default"]).join(" ")} " in *" $3 "*) printf 'Name:           %s\\nState:          running\\nCapacity:       1000000000000\\nAllocation:     ${o.allocation ?? 0}\\nAvailable:      1\\n' "$3" ;; *) echo "error: failed to get pool '$3'" >&2; return 1 ;; esac ;;`,
+              'echo) shift; echo "$*" ;;',
+              '*) echo "error: unexpected virsh call: $*" >&2; return 1 ;;',
               "esac",
+              "}",
+              'shift 2',
+              // A command string (several commands, ';' between): each in turn, the last one's status.
+              'case "$1" in *";"*) rest="$1"; rc=0; while [ -n "$rest" ]; do cmd="${rest%%; *}"; if [ "$cmd" = "$rest" ]; then rest=""; else rest="${rest#*; }"; fi; one $cmd; rc=$?; done; exit $rc ;; esac',
+              'one "$@"',
           ].join("\n");
     fs.writeFileSync(path.join(bin, "virsh"), virsh, { mode: 0o755 });
     fs.writeFileSync(
@@ -138,7 +146,10 @@ describe("capacity: placement against a virsh shim", () => {
         const placement = backend.place(lab({ count: 2, vcpus: 2, memoryGiB: 4, kvm: "nested" }));
         expect(placement.problems.map((p) => p.message.split(";")[0])).toEqual(["ask for 4 vCPUs in total, but the hypervisor (qemu:///system) has 2 CPUs"]);
         // Read-only calls, and df where the pool will go (its nearest existing parent).
-        expect(fs.readFileSync(log, "utf8")).toBe(`virsh -c qemu:///system nodeinfo\ndf -P -B1 ${dir}\nvirsh -c qemu:///system pool-list --all --name\n`);
+        // One virsh process: nodeinfo, the lab pool's allocation, the pool listing last.
+        expect(fs.readFileSync(log, "utf8").replace(/nixlab-mark-[0-9a-f]+/g, "<mark>")).toBe(
+            `virsh -c qemu:///system nodeinfo; echo <mark>; pool-info --bytes nixlab-dev; echo <mark>; pool-list --all --name\ndf -P -B1 ${dir}\n`,
+        );
         expect(fs.existsSync(path.join(dir, "pools"))).toBe(false);
         expect(backend.place(lab({ count: 1, vcpus: 2, memoryGiB: 4 })).problems).toEqual([]);
     });
@@ -147,7 +158,8 @@ describe("capacity: placement against a virsh shim", () => {
         const log = shims({ availBytes: 10 * GiB, pools: ["default", "nixlab-dev"], allocation: 30 * GiB });
         const probe = virshCapacityProbe(lab({ count: 2 }), parseLibvirtConfig({ poolDir: dir }));
         expect(probe).toEqual({ cpus: 8, memoryBytes: 32 * GiB, diskFreeBytes: 10 * GiB, poolAllocationBytes: 30 * GiB });
-        expect(fs.readFileSync(log, "utf8")).toContain("virsh -c qemu:///system pool-info --bytes nixlab-dev\n");
+        expect(fs.readFileSync(log, "utf8")).toContain("pool-info --bytes nixlab-dev; echo nixlab-mark-");
+        expect(fs.readFileSync(log, "utf8").split("\n").filter((l) => l.startsWith("virsh"))).toHaveLength(1);
     });
 
     it("an unreachable hypervisor is a note in preview and a problem for up", () => {

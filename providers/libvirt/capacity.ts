@@ -9,10 +9,12 @@
  * a lab that fills them must not take the host's disk down with it. The base image,
  * shared by the nodes, is not counted.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { LAB_CONFIG_KEY, type LabSpec } from "../../components/spec";
 import type { Problem } from "../../components/problems";
 import { CONFIG_KEY, hypervisorSshFor, type LibvirtConfig } from "./config";
+import { batchScript, splitBatch } from "./provider";
 import { labResourceName, poolPath } from "./render";
 
 const GiB = 1024 ** 3;
@@ -114,17 +116,38 @@ export function parseDf(out: string): number {
 
 const shQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
+/**
+ * nodeinfo, the lab pool's allocation and the pool listing in ONE virsh process (a process
+ * is ~50 ms of the `up` before anything is created; issue 11), the listing last so virsh's
+ * exit status is the listing's (provider.ts virshBatch). undefined when the batch does not
+ * prove all three: the caller asks one command at a time.
+ */
+function batchedVirsh(uri: string, pool: string): { nodeinfo: string; pools: string[]; poolInfo: string } | undefined {
+    const mark = `nixlab-mark-${randomBytes(6).toString("hex")}`;
+    const script = batchScript([["nodeinfo"], ["pool-info", "--bytes", pool], ["pool-list", "--all", "--name"]], mark);
+    if (script === undefined) return undefined;
+    const r = spawnSync("virsh", ["-c", uri, script], { encoding: "utf8", timeout: 60_000 });
+    const out = r.status === 0 ? splitBatch(r.stdout, mark, 3) : undefined;
+    if (!out) return undefined;
+    const pools = out[2]!.split("\n").map((s) => s.trim());
+    // A listed pool whose info failed (or nodeinfo failed): not proven, ask again.
+    if ((pools.includes(pool) && !/^Allocation:\s+\d+/m.test(out[1]!)) || !/^CPU\(s\):/m.test(out[0]!)) return undefined;
+    return { nodeinfo: out[0]!, pools, poolInfo: out[1]! };
+}
+
 /** The real probe: virsh for CPUs, memory and the pool; df where the pool goes. */
 export const virshCapacityProbe: CapacityProbe = (lab, cfg) => {
-    const node = parseNodeinfo(run("virsh", ["-c", cfg.uri, "nodeinfo"]));
+    const pool = labResourceName(lab.name);
+    const batch = batchedVirsh(cfg.uri, pool);
+    const node = parseNodeinfo(batch?.nodeinfo ?? run("virsh", ["-c", cfg.uri, "nodeinfo"]));
     // The pool directory may not exist yet: df the nearest directory that does.
     const script = `d=${shQuote(poolPath(cfg.poolDir, lab.name))}; while [ ! -d "$d" ]; do d=$(dirname "$d"); done; df -P -B1 "$d"`;
     const ssh = hypervisorSshFor(cfg.uri);
     const dfOut = ssh ? run(ssh.command, ["-o", "BatchMode=yes", ...ssh.args, script]) : run("sh", ["-c", script]);
     let poolAllocationBytes = 0;
-    const pools = run("virsh", ["-c", cfg.uri, "pool-list", "--all", "--name"]).split("\n").map((s) => s.trim());
-    if (pools.includes(labResourceName(lab.name))) {
-        const info = run("virsh", ["-c", cfg.uri, "pool-info", "--bytes", labResourceName(lab.name)]);
+    const pools = batch?.pools ?? run("virsh", ["-c", cfg.uri, "pool-list", "--all", "--name"]).split("\n").map((s) => s.trim());
+    if (pools.includes(pool)) {
+        const info = batch?.poolInfo ?? run("virsh", ["-c", cfg.uri, "pool-info", "--bytes", pool]);
         poolAllocationBytes = Number(/^Allocation:\s+(\d+)/m.exec(info)?.[1] ?? 0);
     }
     return { ...node, diskFreeBytes: parseDf(dfOut), poolAllocationBytes };
