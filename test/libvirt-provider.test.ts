@@ -496,6 +496,38 @@ describe("SeedVolume", () => {
         expect(calls()).toEqual(["pool-uuid nixlab-dev ; vol-list --pool nixlab-dev ; pool-list --all --name"]);
     });
 
+    it("into a local pool directory this process can write: copied there 0600 and the pool refreshed, no vol-upload; elsewhere uploaded", async () => {
+        const poolDir = fs.mkdtempSync(path.join(WORK, "pool-"));
+        fs.writeFileSync(path.join(poolDir, ".nixlab-owner"), "{}\n");
+        const volXml = `<volume type='file'>\n  <name>node-1.cidata.iso</name>\n  <key>${poolDir}/node-1.cidata.iso</key>\n  <target>\n    <path>${poolDir}/node-1.cidata.iso</path>\n    <format type='iso'/>\n  </target>\n</volume>\n`;
+        const rules = [...seedPool.filter((r) => r.match !== "^vol-list"), { match: "^vol-list", stdout: "" }, { match: "^pool-dumpxml", stdout: `<pool type='dir'>\n  <target>\n    <path>${poolDir}</path>\n  </target>\n</pool>\n` }, { match: "^vol-dumpxml", stdout: volXml }];
+        answer(rules);
+        const inputs = { ...rest, userData: "#cloud-config\n" };
+        const r = await seedVolumeProvider.create(inputs);
+        expect(calls()).toEqual([
+            "pool-uuid nixlab-dev ; vol-list --pool nixlab-dev ; pool-list --all --name",
+            "pool-dumpxml nixlab-dev",
+            "pool-refresh nixlab-dev",
+            "vol-dumpxml --pool nixlab-dev node-1.cidata.iso",
+        ]);
+        const copied = path.join(poolDir, "node-1.cidata.iso");
+        expect(fs.statSync(copied).mode & 0o777).toBe(0o600);
+        expect(fs.readFileSync(copied).subarray(32769, 32774).toString()).toBe("CD001");
+        expect(r.outs).toMatchObject({ path: copied, key: copied });
+        // Without the pool's ownership marker in it, the directory is not shown to be the pool's: uploaded.
+        fs.rmSync(copied);
+        fs.rmSync(path.join(poolDir, ".nixlab-owner"));
+        answer(rules);
+        await seedVolumeProvider.create(inputs);
+        expect(calls().map((l) => l.replace(/ \/\S+\/seed.iso$/, " <file>")).slice(1)).toEqual([
+            "pool-dumpxml nixlab-dev",
+            expect.stringMatching(/^vol-create-as nixlab-dev node-1.cidata.iso \d+B --format raw$/),
+            "vol-upload --sparse --pool nixlab-dev node-1.cidata.iso <file>",
+            "vol-dumpxml --pool nixlab-dev node-1.cidata.iso",
+        ]);
+        expect(fs.existsSync(copied)).toBe(false);
+    });
+
     it("delete removes temp dirs with seed content that a killed run left", async () => {
         // A pid that cannot be running: above the kernel's pid_max.
         const stale = fs.mkdtempSync(path.join(os.tmpdir(), "nixlab-libvirt-99999999-"));

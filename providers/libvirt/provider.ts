@@ -449,6 +449,7 @@ async function volumeKey(uri: string, pool: string, name: string): Promise<strin
 /** Creates a raw volume of the file's size and streams the file into it (works over qemu+ssh). */
 async function uploadFile(uri: string, pool: string, name: string, file: string): Promise<void> {
     const fs = require("fs") as typeof import("fs");
+    if (await copyIntoLocalPool(uri, pool, name, file)) return;
     const size = fs.statSync(file).size;
     await mustVirsh(uri, ["vol-create-as", pool, name, `${size}B`, "--format", "raw"]);
     // Big images on slow links: no timeout but the connection's own.
@@ -457,6 +458,57 @@ async function uploadFile(uri: string, pool: string, name: string, file: string)
         await virsh(uri, ["vol-delete", "--pool", pool, name]);
         throw new Error(describe("virsh", ["-c", uri, "vol-upload", "--pool", pool, name, file], up));
     }
+}
+
+/** A URI without a host: libvirtd on this machine, over its local socket. */
+export function isLocalUri(uri: string): boolean {
+    return /^[a-z][a-z0-9+.-]*:\/\/\//.test(uri);
+}
+
+/**
+ * A file into a pool this machine can write itself: copied into the pool's directory
+ * (a reflink where the filesystem has them) and the pool refreshed so libvirt probes it,
+ * instead of `vol-upload` streaming every byte through libvirtd (343 MB for the fixture
+ * image: seconds of CPU on a small host; issue 11). Only for a local URI whose pool
+ * directory is here and writable by this process, and shows it is the lab's (its ownership
+ * marker, which every lab pool holds, is in it): run as an ordinary user against
+ * qemu:///system, or with libvirtd in another mount namespace, it is vol-upload as before.
+ * The volume is then known by its pool and path exactly as an uploaded one (vol-dumpxml
+ * after). false: not done (nothing left behind); the caller uploads.
+ */
+async function copyIntoLocalPool(uri: string, pool: string, name: string, file: string): Promise<boolean> {
+    if (!isLocalUri(uri)) return false;
+    const fs = require("fs") as typeof import("fs");
+    const xml = await virsh(uri, ["pool-dumpxml", pool]);
+    const dir = xml.code === 0 ? /<target>\s*<path>([^<]+)<\/path>/.exec(xml.stdout)?.[1] : undefined;
+    if (!dir) return false;
+    const target = `${unescapeXml(dir)}/${name}`;
+    try {
+        fs.accessSync(unescapeXml(dir), fs.constants.W_OK);
+        if (!fs.existsSync(`${unescapeXml(dir)}/${POOL_MARKER}`)) return false;
+    } catch {
+        return false;
+    }
+    try {
+        // As libvirt makes pool volumes: 0600 (a seed holds the node's SSH host key), the
+        // file never readable by others, not even while it is being written.
+        fs.writeFileSync(target, "", { mode: 0o600, flag: "wx" });
+        fs.copyFileSync(file, target, fs.constants.COPYFILE_FICLONE);
+        fs.chmodSync(target, 0o600);
+    } catch {
+        fs.rmSync(target, { force: true });
+        return false;
+    }
+    // A pool refresh is refused while a volume of the pool is being built (an overlay's
+    // qemu-img create): try again shortly; if it stays refused, upload instead.
+    for (let i = 0; i < 40; i++) {
+        const r = await virsh(uri, ["pool-refresh", pool]);
+        if (r.code === 0) return true;
+        if (!/asynchronous jobs running/.test(r.stderr)) break;
+        await sleep(250);
+    }
+    fs.rmSync(target, { force: true });
+    return false;
 }
 
 /**
@@ -1057,6 +1109,8 @@ export const seedVolumeProvider: ResourceProvider = {
             };
             for (const [f, content] of Object.entries(files)) fs.writeFileSync(`${dir}/${f}`, content, { mode: 0o600 });
             await makeIso(dir, `${dir}/seed.iso`, Object.keys(files));
+            // A copy takes the source's mode (copyIntoLocalPool): the seed is for root's eyes only.
+            fs.chmodSync(`${dir}/seed.iso`, 0o600);
             await uploadFile(uri, pool, name, `${dir}/seed.iso`);
         } finally {
             rmrf(dir);
