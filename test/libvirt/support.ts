@@ -225,7 +225,7 @@ if [ -f '${dir}/fault' ]; then
     { read -r action; read -r first; read -r times; read -r re; read -r text; } <'${dir}/fault'
     # Each command of a batch (provider.ts virshBatch: 'a; echo <mark>; b') on its own line:
     # a fault on any of them fails the whole process, as a dropped connection would.
-    if printf '%s\n' "$*" | sed 's/; /\n/g' | grep -Eq -- "$re"; then
+    if printf '%s\\n' "$*" | sed 's/; /\\n/g' | grep -Eq -- "$re"; then
         exec 9>'${dir}/count.lock'
         flock 9
         n=$(( $(cat '${dir}/count' 2>/dev/null || echo 0) + 1 ))
