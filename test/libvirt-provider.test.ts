@@ -801,6 +801,7 @@ describe("upgrade from per-kind providers: state without `kind`, through Pulumi'
         { match: "^pool-uuid", stdout: "p1\n" },
         { match: "^pool-dumpxml", stdout: "<pool type='dir'><target><path>/var/lib/libvirt/nixlab/dev</path></target></pool>\n" },
         { match: "^pool-info", stdout: "State:          running\n" },
+        { match: "^pool-list --all --name", stdout: "nixlab-dev\n\n" },
     ];
     const a = { mac: "52:54:00:00:00:0a", name: "a", ip: "10.77.0.10" };
     const b = { mac: "52:54:00:00:00:0b", name: "b", ip: "10.77.0.11" };
@@ -811,7 +812,9 @@ describe("upgrade from per-kind providers: state without `kind`, through Pulumi'
         { match: "^net-uuid", stdout: "n1\n" },
         { match: "^net-dumpxml", stdout: netXml },
         { match: "^net-info", stdout: "Active:         yes\n" },
+        { match: "^net-list --all --name", stdout: "nixlab-dev\n\n" },
     ];
+    const netLookup = "net-uuid nixlab-dev ; net-dumpxml nixlab-dev ; net-info nixlab-dev ; net-list --all --name";
     const hostLog: string[] = [];
     let host: DynamicProviderHost;
     let old: { pool: string; network: string };
@@ -834,11 +837,11 @@ describe("upgrade from per-kind providers: state without `kind`, through Pulumi'
             replaces: [],
             deleteBeforeReplace: false,
         });
-        expect(calls()).toEqual(["pool-uuid nixlab-dev", "pool-dumpxml nixlab-dev", "pool-info nixlab-dev"]);
+        expect(calls()).toEqual(["pool-uuid nixlab-dev ; pool-dumpxml nixlab-dev ; pool-info nixlab-dev ; pool-list --all --name"]);
     });
 
     it("destroy of an unchanged resource runs the per-kind code stored in its outputs", async () => {
-        answer([...poolOurs, { match: "^-q vol-list", stdout: " .nixlab-owner   /p/.nixlab-owner\n" }]);
+        answer([...poolOurs, { match: "^(-q )?vol-list", stdout: " .nixlab-owner   /p/.nixlab-owner\n" }]);
         await host.delete(ref("Pool", "dev-net-pool"), "nixlab-dev", { ...pool, __provider: old.pool }, { ...poolInputs, __provider: old.pool });
         expect(calls().slice(-4)).toEqual(["vol-delete --pool nixlab-dev .nixlab-owner", "pool-destroy nixlab-dev", "pool-delete nixlab-dev", "pool-undefine nixlab-dev"]);
         // The same outputs under the new code would have been refused: no kind to dispatch on.
@@ -859,13 +862,14 @@ describe("upgrade from per-kind providers: state without `kind`, through Pulumi'
         answer(netOurs);
         const outs = await host.update(r, "nixlab-dev", olds, news, oldInputs);
         expect(outs).toEqual({ ...net, hosts: [a, b], kind: "Network", __provider: text });
-        expect(calls().slice(3)).toEqual([
+        expect(calls()).toEqual([
+            netLookup,
             "net-update nixlab-dev add-last ip-dhcp-host <host mac='52:54:00:00:00:0b' name='b' ip='10.77.0.11'/> --live --config",
             "net-update nixlab-dev add-last dns-host <host ip='10.77.0.11'><hostname>b</hostname></host> --live --config",
         ]);
         answer(netOurs);
         await host.delete(r, "nixlab-dev", outs, news);
-        expect(calls()).toEqual(["net-uuid nixlab-dev", "net-dumpxml nixlab-dev", "net-info nixlab-dev", "net-destroy nixlab-dev", "net-undefine nixlab-dev"]);
+        expect(calls()).toEqual([netLookup, "net-destroy nixlab-dev", "net-undefine nixlab-dev"]);
     });
 
     it("a change of kind is a replacement decided without libvirt, never an update", async () => {
