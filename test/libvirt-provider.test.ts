@@ -10,8 +10,12 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
+    DEFINE_NS,
     domainProvider,
     libvirtProvider,
+    parseDefineStamp,
+    removeIfStillOurs,
+    withDefineStamp,
     networkProvider,
     poolProvider,
     seedVolumeProvider,
@@ -38,6 +42,7 @@ interface Rule {
     /** Regex over the arguments after `-c <uri>`, joined by spaces. */
     match: string;
     code?: number;
+    /** "@defined": the last XML given to `virsh define`, as libvirt hands back a domain's own definition. */
     stdout?: string;
     stderr?: string;
 }
@@ -72,6 +77,18 @@ function calls(): string[] {
         .map((l) => l.replace(/; echo nixlab-mark-[0-9a-f]+; /g, " ; "));
 }
 
+/** The UUID and define stamp in the last XML given to `virsh define`. */
+function definedIds(): { uuid: string; stamp: string } {
+    const xml = fs.readFileSync(DEFINED, "utf8");
+    return { uuid: /<uuid>([^<]+)<\/uuid>/.exec(xml)![1]!, stamp: parseDefineStamp(xml)! };
+}
+
+/** calls() with the define's temp file as <file> and the UUID a create chose as <uuid>. */
+function definedCalls(): string[] {
+    const { uuid } = definedIds();
+    return calls().map((l) => l.replace(/^define \S+/, "define <file>").split(uuid).join("<uuid>"));
+}
+
 beforeAll(() => {
     fs.mkdirSync(path.join(WORK, "bin"));
     // sh, not node: a stand-in started hundreds of times must start fast.
@@ -86,7 +103,7 @@ us="$(printf '\\037')"
 one() {
     while IFS="$us" read -r re code out err; do
         if printf '%s' "$1" | grep -Eq -- "$re"; then
-            printf '%b' "$out"
+            if [ "$out" = @defined ]; then cat '${DEFINED}'; else printf '%b' "$out"; fi
             printf '%b' "$err" >&2
             return "$code"
         fi
@@ -629,17 +646,20 @@ describe("Domain", () => {
 
     it("create adopts its own node left by a killed run: same UUID, booted again", async () => {
         fs.writeFileSync(log, "NIXLAB-READY node=node-1 kvm=ok\n");
-        answer([{ match: "^domuuid", stdout: "u9\n" }, { match: "^dumpxml", stdout: owned("dev") }, listed]);
+        answer([{ match: "^domuuid", stdout: "u9\n" }, { match: "^dumpxml --inactive u9$", stdout: "@defined" }, { match: "^dumpxml", stdout: owned("dev") }, listed]);
         const r = await domainProvider.create(inputs);
+        // Redefined (with this create's stamp) before it is stopped: an earlier run's create
+        // still waiting on it sees the stamp change before it can see the node stop.
         expect(calls().map((l) => l.replace(/^define \S+/, "define <file>"))).toEqual([
             lookupForCreate,
-            "destroy nixlab-dev.node-1",
             "define <file>",
-            `metadata nixlab-dev.node-1 https://nixlab.dev/xmlns/libvirt/tags/1 --key nixlab --set <tags/> --config`,
-            "start nixlab-dev.node-1",
-            "domuuid nixlab-dev.node-1",
+            "destroy u9",
+            `metadata u9 https://nixlab.dev/xmlns/libvirt/tags/1 --key nixlab --set <tags/> --config`,
+            "start u9",
+            "dumpxml --inactive u9",
         ]);
         expect(fs.readFileSync(DEFINED, "utf8")).toContain("  <name>nixlab-dev.node-1</name>\n  <uuid>u9</uuid>\n");
+        expect(fs.readFileSync(DEFINED, "utf8")).toContain(`  <metadata>\n    ${renderOwnerXml({ stack: "dev", lab: "dev", node: "node-1" })}\n    <nixlab-define:define xmlns:nixlab-define='${DEFINE_NS}' id='${definedIds().stamp}'/>\n  </metadata>\n`);
         expect(r.outs).toMatchObject({ uuid: "u9", lastBoot: "adopted" });
     });
 
@@ -651,7 +671,7 @@ describe("Domain", () => {
         const r = await domainProvider.update!("d", olds, news);
         expect(calls()).toEqual([
             lookup,
-            `metadata nixlab-dev.node-1 https://nixlab.dev/xmlns/libvirt/tags/1 --key nixlab --set <tags><tag key='a'>b</tag></tags> --config --live`,
+            `metadata u1 https://nixlab.dev/xmlns/libvirt/tags/1 --key nixlab --set <tags><tag key='a'>b</tag></tags> --config --live`,
         ]);
         expect(r.outs).toEqual({ ...olds, tagsXml: news.tagsXml });
     });
@@ -659,16 +679,17 @@ describe("Domain", () => {
     it("more vCPUs and memory: redefined under the same UUID, restarted, and the reason recorded", async () => {
         fs.writeFileSync(log, "NIXLAB-READY node=node-1 kvm=ok\n");
         const news = { ...inputs, xml: olds.xml.replace(">1</vcpu>", ">2</vcpu>").replace(">1024</memory>", ">1536</memory>") };
-        answer(running);
+        answer([{ match: "^dumpxml --inactive u1$", stdout: "@defined" }, ...running]);
         const r = await domainProvider.update!("d", olds, news);
         expect(calls().map((l) => l.replace(/^define \S+/, "define <file>"))).toEqual([
             lookup,
             "define <file>",
-            `metadata nixlab-dev.node-1 https://nixlab.dev/xmlns/libvirt/tags/1 --key nixlab --set <tags/> --config`,
-            "destroy nixlab-dev.node-1",
-            "start nixlab-dev.node-1",
+            `metadata u1 https://nixlab.dev/xmlns/libvirt/tags/1 --key nixlab --set <tags/> --config`,
+            "destroy u1",
+            "start u1",
+            "dumpxml --inactive u1",
         ]);
-        expect(fs.readFileSync(DEFINED, "utf8")).toBe(news.xml.replace("</name>\n", "</name>\n  <uuid>u1</uuid>\n"));
+        expect(fs.readFileSync(DEFINED, "utf8")).toBe(withDefineStamp(news.xml.replace("</name>\n", "</name>\n  <uuid>u1</uuid>\n"), definedIds().stamp));
         expect(r.outs).toMatchObject({ uuid: "u1", lastBoot: "restarted: vcpus 1 -> 2; memory (MiB) 1024 -> 1536" });
     });
 
@@ -679,7 +700,8 @@ describe("Domain", () => {
         expect(await domainProvider.diff!("d", olds, news)).toEqual({ changes: true, replaces: [] });
         answer(running);
         const r = await domainProvider.update!("d", olds, news);
-        expect(calls()).toEqual([lookup, "destroy nixlab-dev.node-1", "start nixlab-dev.node-1"]);
+        // Not redefined: the UUID alone says it is still the node (no stamp to compare).
+        expect(calls()).toEqual([lookup, "destroy u1", "start u1", "dumpxml --inactive u1"]);
         expect(r.outs).toEqual({ ...olds, restartOn: ["g2"], lastBoot: "restarted: a disk or the network was recreated" });
     });
 
@@ -688,7 +710,7 @@ describe("Domain", () => {
         answer([running[0]!, running[1]!, { match: "^domstate", stdout: "shut off\n" }, listed]);
         expect(await domainProvider.diff!("d", olds, inputs)).toEqual({ changes: true, replaces: [] });
         await domainProvider.update!("d", olds, inputs);
-        expect(calls().slice(1)).toEqual([lookup, "start nixlab-dev.node-1"]);
+        expect(calls().slice(1)).toEqual([lookup, "start u1", "dumpxml --inactive u1"]);
         // The batch cannot say which lookup failed: asked again one at a time, the failed domstate throws.
         answer([running[0]!, running[1]!, { match: "^domstate", code: 1, stderr: DROPPED }, listed]);
         await expect(domainProvider.diff!("d", olds, inputs)).rejects.toThrow("domstate nixlab-dev.node-1` failed (exit 1)");
@@ -697,19 +719,98 @@ describe("Domain", () => {
 
     it("a node that stops before it is ready fails the create and leaves no domain behind", async () => {
         fs.writeFileSync(log, "Kernel panic - not syncing: VFS: Unable to mount root fs\r\n");
-        answer([...absent, { match: "^domstate", stdout: "shut off\n" }]);
+        answer([...absent, { match: "^domstate", stdout: "shut off\n" }, { match: "^dumpxml --inactive", stdout: "@defined" }]);
         await expect(domainProvider.create(inputs)).rejects.toThrow(
             `domain nixlab-dev.node-1 stopped (shut off) before cloud-init finished; last console lines (${log}):\nKernel panic - not syncing: VFS: Unable to mount root fs\n`,
         );
-        expect(calls().map((l) => l.replace(/^define \S+/, "define <file>"))).toEqual([
+        // A UUID of its own from the define on; the undo checks it (and the stamp) first.
+        expect(definedIds().uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+        expect(definedCalls()).toEqual([
             lookupForCreate,
             "define <file>",
-            `metadata nixlab-dev.node-1 https://nixlab.dev/xmlns/libvirt/tags/1 --key nixlab --set <tags/> --config`,
-            "start nixlab-dev.node-1",
-            "domstate nixlab-dev.node-1",
-            "destroy nixlab-dev.node-1",
-            "undefine nixlab-dev.node-1 --nvram",
+            `metadata <uuid> https://nixlab.dev/xmlns/libvirt/tags/1 --key nixlab --set <tags/> --config`,
+            "start <uuid>",
+            "domstate <uuid>",
+            "dumpxml --inactive <uuid>",
+            "dumpxml --inactive <uuid>",
+            "destroy <uuid>",
+            "undefine <uuid> --nvram",
         ]);
+    });
+
+    describe("a create undoes only the domain it defined (a killed `up` whose provider plugin lived on)", () => {
+        const U1 = "0b1f6a52-8d9e-4c1a-9f3e-2a7d5c4b3e10";
+        const target = { uri: U, name: "nixlab-dev.node-1", uuid: U1, stamp: "s-ours" };
+        const stamped = (stamp: string) => withDefineStamp(owned("dev").replace("</name>\n", `</name>\n  <uuid>${U1}</uuid>\n`), stamp);
+        const goneUuid = [
+            { match: `^dumpxml --inactive ${U1}$`, code: 1, stderr: NOT_FOUND.domain },
+            { match: "^list --all --uuid$", stdout: "9c2e0d41-5b7a-4e8f-8a61-3f0c2d9e7b55\n\n" },
+        ];
+
+        it("still its UUID with its stamp: stopped and undefined by UUID", async () => {
+            answer([{ match: `^dumpxml --inactive ${U1}$`, stdout: stamped("s-ours") }]);
+            expect(await removeIfStillOurs(target)).toBeUndefined();
+            expect(calls()).toEqual([`dumpxml --inactive ${U1}`, `destroy ${U1}`, `undefine ${U1} --nvram`]);
+        });
+
+        it("the name now belongs to another UUID: nothing done, and says whose it is", async () => {
+            answer([...goneUuid, { match: "^domuuid nixlab-dev.node-1$", stdout: "9c2e0d41-5b7a-4e8f-8a61-3f0c2d9e7b55\n" }]);
+            expect(await removeIfStillOurs(target)).toBe(
+                `domain nixlab-dev.node-1 (UUID ${U1}) is gone and the name now belongs to another domain (UUID 9c2e0d41-5b7a-4e8f-8a61-3f0c2d9e7b55)`,
+            );
+            expect(calls()).toEqual([`dumpxml --inactive ${U1}`, "list --all --uuid", "domuuid nixlab-dev.node-1"]);
+        });
+
+        it("gone (no domain has the UUID or the name): nothing done", async () => {
+            answer([...goneUuid, { match: "^domuuid", code: 1, stderr: NOT_FOUND.domain }]);
+            expect(await removeIfStillOurs(target)).toBe(`domain nixlab-dev.node-1 (UUID ${U1}) is gone`);
+            expect(calls()).toEqual([`dumpxml --inactive ${U1}`, "list --all --uuid", "domuuid nixlab-dev.node-1"]);
+        });
+
+        it("same UUID, another run's stamp (that run adopted the node): nothing done", async () => {
+            answer([{ match: `^dumpxml --inactive ${U1}$`, stdout: stamped("s-other") }]);
+            expect(await removeIfStillOurs(target)).toBe(`domain nixlab-dev.node-1 (UUID ${U1}) was defined again by another run of this stack (it adopted the node)`);
+            expect(calls()).toEqual([`dumpxml --inactive ${U1}`]);
+        });
+
+        it("a failed lookup of a UUID still listed proves nothing: throws, nothing done", async () => {
+            answer([{ match: "^dumpxml --inactive", code: 1, stderr: DROPPED }, { match: "^list --all --uuid$", stdout: `${U1}\n\n` }]);
+            await expect(removeIfStillOurs(target)).rejects.toThrow(
+                `\`virsh -c qemu:///system dumpxml --inactive ${U1}\` failed (exit 1): error: failed to get domain 'x' | error: Cannot recv data: Connection reset by peer; ` +
+                    `domain UUID ${U1} is still listed, so it is not gone: the lookup itself failed (connection, daemon restart); try again`,
+            );
+            expect(calls()).toEqual([`dumpxml --inactive ${U1}`, "list --all --uuid"]);
+        });
+
+        it("its domain removed while it waits: the create fails saying so, and destroys or undefines nothing", async () => {
+            fs.writeFileSync(log, "");
+            answer([
+                ...absent,
+                { match: "^domstate", code: 1, stderr: NOT_FOUND.domain },
+                { match: "^dumpxml --inactive", code: 1, stderr: NOT_FOUND.domain },
+                { match: "^list --all --uuid$", stdout: "\n" },
+            ]);
+            const err = await domainProvider.create({ ...inputs, readyTimeoutSeconds: 600 }).then(
+                () => new Error("the create succeeded"),
+                (e: Error) => e,
+            );
+            expect(err.message).toBe(
+                `node node-1: domain nixlab-dev.node-1 (UUID ${definedIds().uuid}) is gone on qemu:///system: it was removed or replaced behind this run's back while this run was still working on it ` +
+                    "(by `nixlab cleanup`, by hand, or by another `up` of this stack, e.g. after a killed `pulumi up` whose provider plugin lived on). This run leaves that domain alone. Run up again.",
+            );
+            expect(definedCalls().filter((c) => /^(destroy|undefine|start|define|metadata)/.test(c))).toEqual([
+                "define <file>",
+                `metadata <uuid> https://nixlab.dev/xmlns/libvirt/tags/1 --key nixlab --set <tags/> --config`,
+                "start <uuid>",
+            ]);
+        });
+
+        it("the readiness line on the console is another run's node of this name: the create fails and undoes nothing", async () => {
+            fs.writeFileSync(log, "NIXLAB-READY node=node-1 kvm=ok\r\n");
+            answer([...absent, { match: "^dumpxml --inactive", stdout: stamped("s-other") }]);
+            await expect(domainProvider.create(inputs)).rejects.toThrow(/^node node-1: domain nixlab-dev\.node-1 \(UUID [0-9a-f-]{36}\) was defined again by another run of this stack \(it adopted the node\) on qemu:\/\/\/system: /);
+            expect(calls().filter((c) => /^(destroy|undefine)/.test(c))).toEqual([]);
+        });
     });
 
     it("a node without /dev/kvm fails readiness when it asked for KVM", async () => {
@@ -722,12 +823,10 @@ describe("Domain", () => {
 
     it("on a remote hypervisor, reads the serial log over ssh (sudo -n when the user cannot)", async () => {
         sshAnswers("NIXLAB-READY node=node-1 kvm=ok\r\n", 0);
-        answer(absent);
-        // The stand-in's domuuid keeps failing after the start, so the create ends (and undoes itself) there; the log read is what counts.
-        await expect(domainProvider.create({ ...inputs, hypervisorSsh: ["-p", "2200", "alice@hv"], serialLog: "/var/log/libvirt/qemu/it's.log" })).rejects.toThrow(
-            "domuuid nixlab-dev.node-1` failed",
-        );
-        expect(calls().slice(-2)).toEqual(["destroy nixlab-dev.node-1", "undefine nixlab-dev.node-1 --nvram"]);
+        answer([...absent, { match: "^dumpxml --inactive", stdout: "@defined" }]);
+        const r = await domainProvider.create({ ...inputs, hypervisorSsh: ["-p", "2200", "alice@hv"], serialLog: "/var/log/libvirt/qemu/it's.log" });
+        expect(r.outs).toMatchObject({ uuid: definedIds().uuid, ready: "NIXLAB-READY node=node-1 kvm=ok", lastBoot: "created" });
+        expect(definedCalls().slice(-2)).toEqual(["start <uuid>", "dumpxml --inactive <uuid>"]);
         expect(fs.readFileSync(SSH_LOG, "utf8")).toBe(
             "-o BatchMode=yes -p 2200 alice@hv if [ ! -e '/var/log/libvirt/qemu/it'\\''s.log' ]; then exit 0; fi; " +
                 "cat '/var/log/libvirt/qemu/it'\\''s.log' 2>/dev/null || sudo -n cat '/var/log/libvirt/qemu/it'\\''s.log'\n",
@@ -736,7 +835,7 @@ describe("Domain", () => {
 
     it("ssh to the hypervisor failing (exit 255) is reported with ssh's words after a few tries, not after the readiness timeout", async () => {
         sshAnswers("", 255, "alice@hv: Permission denied (publickey).\n");
-        answer([...absent, { match: "^domstate", stdout: "running\n" }]);
+        answer([...absent, { match: "^domstate", stdout: "running\n" }, { match: "^dumpxml --inactive", stdout: "@defined" }]);
         await expect(domainProvider.create({ ...inputs, readyTimeoutSeconds: 600, hypervisorSsh: ["alice@hv"] })).rejects.toThrow(
             `node node-1: cannot read its serial log ${log} on the hypervisor (ssh alice@hv): ssh failed (exit 255) 3 times in a row: ` +
                 "alice@hv: Permission denied (publickey). Exit 255 is ssh itself failing (authentication, host key, connection refused), not the node;",
@@ -744,7 +843,7 @@ describe("Domain", () => {
         // Three reads (two polls apart), not 300 over the 600 s timeout.
         expect(fs.readFileSync(SSH_LOG, "utf8").split("\n").filter((l) => l !== "")).toHaveLength(3);
         // ...and the half-made domain is gone again.
-        expect(calls().slice(-2)).toEqual(["destroy nixlab-dev.node-1", "undefine nixlab-dev.node-1 --nvram"]);
+        expect(definedCalls().slice(-3)).toEqual(["dumpxml --inactive <uuid>", "destroy <uuid>", "undefine <uuid> --nvram"]);
     });
 
     it("says what to do when the serial log is root-only, instead of timing out", async () => {
@@ -762,7 +861,8 @@ describe("Domain", () => {
         fs.writeFileSync(`${log}.keep`, "not a rotation\n");
         answer(running);
         await domainProvider.delete!("d", olds);
-        expect(calls()).toEqual([lookup, "destroy nixlab-dev.node-1", "undefine nixlab-dev.node-1 --nvram"]);
+        // By the UUID it just checked: never a node made under this name since.
+        expect(calls()).toEqual([lookup, "destroy u1", "undefine u1 --nvram"]);
         expect([fs.existsSync(log), fs.existsSync(`${log}.0`), fs.existsSync(`${log}.keep`)]).toEqual([false, false, true]);
         fs.rmSync(`${log}.keep`);
     });

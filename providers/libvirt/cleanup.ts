@@ -132,7 +132,8 @@ export async function removeOrphan(uri: string, o: Orphan): Promise<void> {
     switch (o.kind) {
         case "domain": {
             const id = await identify(uri, "domain", o.name);
-            if (id && id.uuid === o.uuid) await removeDomain(uri, o.name);
+            // By UUID: a node made under this name since the listing is not touched.
+            if (id && id.uuid === o.uuid) await removeDomain(uri, o.uuid);
             const qemuLog = qemuLogPath(uri, o.name);
             const files = [...(o.serialLog ? [o.serialLog] : []), ...(qemuLog ? [qemuLog] : [])];
             await removeNodeLogs({ hypervisorSsh: ssh?.args ?? [], hypervisorSshCommand: ssh?.command, nodeName: o.owner.node ?? o.name }, files);

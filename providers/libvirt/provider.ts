@@ -1290,7 +1290,7 @@ export function findReadyLine(log: string, marker: string, node: string): string
  * the domain stops or ssh to the hypervisor keeps failing, and with the console's tail on
  * timeout.
  */
-async function waitReady(d: DomainInputs): Promise<string> {
+async function waitReady(d: DomainInputs, target: DefinedDomain): Promise<string> {
     const deadline = Date.now() + d.readyTimeoutSeconds * 1000;
     // A local log is a file read: look every 250 ms, so `up` returns within a quarter second
     // of the guest being ready (2 s polls cost 1 s per node on average; issue 11). Over ssh
@@ -1328,9 +1328,16 @@ async function waitReady(d: DomainInputs): Promise<string> {
         }
         if (Date.now() >= nextStateCheck) {
             nextStateCheck = Date.now() + 2000;
-            const state = await virsh(d.uri, ["domstate", d.name]);
-            if (state.code === 0 && !/running/.test(state.stdout)) {
-                throw new Error(`domain ${d.name} stopped (${state.stdout.trim()}) before cloud-init finished; last console lines (${d.serialLog}):\n${logTail(log)}`);
+            // By UUID: the domain of this name may by now be another run's (see DefinedDomain).
+            const state = await virsh(d.uri, ["domstate", target.uuid]);
+            if (state.code !== 0 || !/running/.test(state.stdout)) {
+                // Gone or taken over: say so, not "stopped". A lookup that itself fails
+                // (connection) proves nothing either way: keep polling, as for a failed domstate.
+                const lost = await lostDomain(target).catch(() => undefined);
+                if (lost) throw lostError(d, lost);
+                if (state.code === 0) {
+                    throw new Error(`domain ${d.name} stopped (${state.stdout.trim()}) before cloud-init finished; last console lines (${d.serialLog}):\n${logTail(log)}`);
+                }
             }
         }
         if (Date.now() > deadline) {
@@ -1354,39 +1361,134 @@ export function withUuid(xml: string, uuid: string | undefined): string {
     return xml.replace(/(<\/name>\n?)/, `$1  <uuid>${uuid}</uuid>\n`);
 }
 
-async function defineDomain(d: DomainInputs, uuid?: string): Promise<void> {
+/** Namespace of the define stamp: which operation last defined a domain. */
+export const DEFINE_NS = "https://nixlab.dev/xmlns/libvirt/define/1";
+
+/**
+ * The XML with a define stamp in its `<metadata>`: a random id per create (and per
+ * redefining update), written by the same `virsh define`, so there is no moment at which
+ * the domain carries another operation's stamp.
+ */
+export function withDefineStamp(xml: string, stamp: string): string {
+    if (!/<\/metadata>/.test(xml)) throw new Error("domain XML without <metadata>: nowhere to put the define stamp (a bug in nixlab's rendering)");
+    return xml.replace(/([ \t]*)<\/metadata>/, `$1  <nixlab-define:define xmlns:nixlab-define='${DEFINE_NS}' id='${stamp}'/>\n$1</metadata>`);
+}
+
+/** The define stamp in a domain's XML, whatever prefix libvirt wrote it back with; undefined when there is none. */
+export function parseDefineStamp(xml: string): string | undefined {
+    const md = /<metadata>([\s\S]*?)<\/metadata>/.exec(xml);
+    for (const tag of md?.[1]!.match(/<([A-Za-z_][\w.-]*:)?define\b[^>]*>/g) ?? []) {
+        const attrs: Record<string, string> = {};
+        for (const a of tag.matchAll(/([A-Za-z_][\w.:-]*)=(["'])([\s\S]*?)\2/g)) attrs[a[1]!] = unescapeXml(a[3]!);
+        if (Object.entries(attrs).some(([k, v]) => /^xmlns(:|$)/.test(k) && v === DEFINE_NS)) return attrs.id;
+    }
+    return undefined;
+}
+
+/**
+ * The one domain an operation (a create, an update) defined, and may touch from then on.
+ * A `pulumi up` can be killed while its provider plugin lives on (plugins are child
+ * processes without parent-death handling: double Ctrl-C, a cancelled CI job, the OOM
+ * killer), so a create may still be waiting for readiness while the user cleans up and
+ * runs `up` again, which makes a domain of the same name. Everything such an operation
+ * does after its define goes by UUID (virsh takes one wherever it takes a name) and, for
+ * what undoes or reports, checks the define stamp too: another run that adopts the node
+ * keeps its UUID but redefines it with its own stamp.
+ */
+export interface DefinedDomain {
+    uri: string;
+    name: string;
+    uuid: string;
+    /** This operation's define stamp; undefined: the UUID alone is checked (an update that did not redefine). */
+    stamp?: string;
+}
+
+/** Every domain's UUID (a failed listing throws: it proves nothing). */
+export async function listDomainUuids(uri: string): Promise<string[]> {
+    return (await mustVirsh(uri, ["list", "--all", "--uuid"]))
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l !== "");
+}
+
+/**
+ * undefined while the domain is still the one this operation defined (its UUID, its
+ * stamp); otherwise what happened to it, for the error. A failed lookup of a UUID that is
+ * still listed throws: it proves nothing.
+ */
+export async function lostDomain(t: DefinedDomain): Promise<string | undefined> {
+    const x = await virsh(t.uri, ["dumpxml", "--inactive", t.uuid]);
+    if (x.code === 0) {
+        const stamp = parseDefineStamp(x.stdout);
+        if (t.stamp === undefined || stamp === t.stamp) return undefined;
+        return `domain ${t.name} (UUID ${t.uuid}) was defined again by another run of this stack (it adopted the node)`;
+    }
+    if ((await listDomainUuids(t.uri)).includes(t.uuid)) {
+        throw new Error(`${describe("virsh", ["-c", t.uri, "dumpxml", "--inactive", t.uuid], x)}; domain UUID ${t.uuid} is still listed, so it is not gone: the lookup itself failed (connection, daemon restart); try again`);
+    }
+    const now = await virsh(t.uri, ["domuuid", t.name]);
+    const holder = now.code === 0 ? ` and the name now belongs to another domain (UUID ${now.stdout.trim()})` : "";
+    return `domain ${t.name} (UUID ${t.uuid}) is gone${holder}`;
+}
+
+function lostError(d: Pick<DomainInputs, "nodeName" | "uri">, lost: string): Error {
+    return new Error(
+        `node ${d.nodeName}: ${lost} on ${d.uri}: it was removed or replaced behind this run's back while this run was still working on it ` +
+            "(by `nixlab cleanup`, by hand, or by another `up` of this stack, e.g. after a killed `pulumi up` whose provider plugin lived on). " +
+            "This run leaves that domain alone. Run up again.",
+    );
+}
+
+/**
+ * Undoes a failed create: removes the domain only while it is still the one this create
+ * defined. undefined when it removed it; otherwise why it did nothing (gone already, or
+ * another run's now).
+ */
+export async function removeIfStillOurs(t: DefinedDomain): Promise<string | undefined> {
+    const lost = await lostDomain(t);
+    if (lost) return lost;
+    await removeDomain(t.uri, t.uuid);
+    return undefined;
+}
+
+async function defineDomain(d: DomainInputs, uuid: string, stamp: string): Promise<void> {
     const fs = require("fs") as typeof import("fs");
     const dir = tmpDir();
     try {
-        fs.writeFileSync(`${dir}/domain.xml`, withUuid(d.xml, uuid));
+        fs.writeFileSync(`${dir}/domain.xml`, withDefineStamp(withUuid(d.xml, uuid), stamp));
         await mustVirsh(d.uri, ["define", `${dir}/domain.xml`]);
     } finally {
         rmrf(dir);
     }
 }
 
-async function setTags(d: DomainInputs, live: boolean): Promise<void> {
-    await mustVirsh(d.uri, ["metadata", d.name, d.metadataUri, "--key", "nixlab", "--set", d.tagsXml, "--config", ...(live ? ["--live"] : [])]);
+async function setTags(d: DomainInputs, ref: string, live: boolean): Promise<void> {
+    await mustVirsh(d.uri, ["metadata", ref, d.metadataUri, "--key", "nixlab", "--set", d.tagsXml, "--config", ...(live ? ["--live"] : [])]);
 }
 
-/** Power off: a lab node holds nothing that must survive a hard stop, and ACPI shutdown under TCG takes minutes. */
-async function stopDomain(uri: string, name: string): Promise<void> {
-    const r = await virsh(uri, ["destroy", name]);
-    if (r.code !== 0 && !/not running/.test(r.stderr)) throw new Error(describe("virsh", ["-c", uri, "destroy", name], r));
+/** Power off: a lab node holds nothing that must survive a hard stop, and ACPI shutdown under TCG takes minutes. `ref`: a name or a UUID. */
+async function stopDomain(uri: string, ref: string): Promise<void> {
+    const r = await virsh(uri, ["destroy", ref]);
+    if (r.code !== 0 && !/not running/.test(r.stderr)) throw new Error(describe("virsh", ["-c", uri, "destroy", ref], r));
 }
 
-/** Stops and undefines a domain whose identity the caller has checked. */
-export async function removeDomain(uri: string, name: string): Promise<void> {
-    await stopDomain(uri, name);
-    const r = await virsh(uri, ["undefine", name, "--nvram"]);
+/** Stops and undefines a domain whose identity the caller has checked. `ref`: its UUID (or a name). */
+export async function removeDomain(uri: string, ref: string): Promise<void> {
+    await stopDomain(uri, ref);
+    const r = await virsh(uri, ["undefine", ref, "--nvram"]);
     if (r.code === 0) return;
     // BIOS domains have no NVRAM; older libvirt rejects the flag for them.
-    await mustVirsh(uri, ["undefine", name]);
+    await mustVirsh(uri, ["undefine", ref]);
 }
 
-async function bootAndWait(d: DomainInputs): Promise<string> {
-    await mustVirsh(d.uri, ["start", d.name]);
-    return waitReady(d);
+/** Boots the domain the operation defined and waits for readiness; fails if by then the domain is not that one. */
+async function bootAndWait(d: DomainInputs, target: DefinedDomain): Promise<string> {
+    await mustVirsh(d.uri, ["start", target.uuid]);
+    const ready = await waitReady(d, target);
+    // The serial log is found by name: the line may be another run's node of this name.
+    const lost = await lostDomain(target);
+    if (lost) throw lostError(d, lost);
+    return ready;
 }
 
 /**
@@ -1431,32 +1533,39 @@ export function restartReasons(oldXml: string, newXml: string): string[] {
 
 export const domainProvider: ResourceProvider = {
     async create(inputs: DomainInputs) {
+        const crypto = require("crypto") as typeof import("crypto");
         const { uri, name } = inputs;
         const owner = parseOwner(inputs.xml);
         if (!owner) throw new Error(`domain ${name}: the XML carries no nixlab owner in <metadata> (a bug in nixlab's rendering)`);
         const existing = await identify(uri, "domain", name);
-        let lastBoot = "created";
         if (existing) {
             const found = parseOwner(existing.xml);
             if (!sameOwner(found, owner)) throw notOurs(`domain ${name}`, uri, owner, found);
-            // This node, left by an interrupted run: adopted under its own UUID, and booted
-            // again on the disks this run made.
-            await stopDomain(uri, name);
-            lastBoot = "adopted";
         }
-        await defineDomain(inputs, existing?.uuid);
+        // This node, left by an interrupted run, is adopted under its own UUID; a new one
+        // gets a UUID chosen here, so the create knows its domain from the define on.
+        const target: DefinedDomain = { uri, name, uuid: existing?.uuid ?? crypto.randomUUID(), stamp: crypto.randomUUID() };
+        // Defined (stamped) before it is stopped: an earlier run's create that still waits
+        // on it sees the new stamp before it can see the node stop, and leaves it alone.
+        await defineDomain(inputs, target.uuid, target.stamp!);
         let ready: string;
-        let uuid: string;
         try {
-            await setTags(inputs, false);
-            ready = await bootAndWait(inputs);
-            uuid = (await mustVirsh(uri, ["domuuid", name])).trim();
+            if (existing) await stopDomain(uri, target.uuid);
+            await setTags(inputs, target.uuid, false);
+            ready = await bootAndWait(inputs, target);
         } catch (e) {
-            // A create either succeeds or leaves nothing behind; the serial log stays for diagnosis.
-            await removeDomain(uri, name);
+            // A create either succeeds or leaves nothing behind (the serial log stays for
+            // diagnosis) -- but only its own domain: never one another run made meanwhile.
+            let leftAlone: string | undefined;
+            try {
+                leftAlone = await removeIfStillOurs(target);
+            } catch (undo) {
+                throw new Error(`${e instanceof Error ? e.message : String(e)}\n(and undoing the create failed, so domain ${name} (UUID ${target.uuid}) may be left: ${undo instanceof Error ? undo.message : String(undo)})`);
+            }
+            if (leftAlone && e instanceof Error && !e.message.includes(leftAlone)) e.message += `\n(domain ${name} was not removed: ${leftAlone}; it is not this run's any more)`;
             throw e;
         }
-        const outs: DomainOutputs = { ...inputs, uuid, ready, lastBoot };
+        const outs: DomainOutputs = { ...inputs, uuid: target.uuid, ready, lastBoot: existing ? "adopted" : "created" };
         return { id: name, outs };
     },
     async diff(_id: string, olds: DomainOutputs, news: DomainInputs): Promise<DiffResult> {
@@ -1480,8 +1589,12 @@ export const domainProvider: ResourceProvider = {
         return { changes: changed.length > 0 || !id.running, replaces: [] };
     },
     async update(_id: string, olds: DomainOutputs, news: DomainInputs) {
+        const crypto = require("crypto") as typeof import("crypto");
         const id = await ourDomain(news.uri, news.name, olds.uuid);
         if (!id) throw new Error(`domain ${news.name} disappeared from ${news.uri} during the update; run up again to recreate it`);
+        // From here on by UUID (DefinedDomain): a long restart must not act on a domain
+        // another run made under this name meanwhile.
+        const target: DefinedDomain = { uri: news.uri, name: news.name, uuid: id.uuid };
         const running = id.running;
         const redefine = olds.xml !== news.xml;
         const reasons = [
@@ -1490,18 +1603,23 @@ export const domainProvider: ResourceProvider = {
             ...(!running ? ["it was not running"] : []),
         ];
         // Keeps the UUID: without it libvirt refuses a definition of an existing name.
-        if (redefine) await defineDomain(news, id.uuid);
-        if (redefine || olds.tagsXml !== news.tagsXml || olds.metadataUri !== news.metadataUri) await setTags(news, running && reasons.length === 0);
+        if (redefine) {
+            target.stamp = crypto.randomUUID();
+            await defineDomain(news, target.uuid, target.stamp);
+        }
+        if (redefine || olds.tagsXml !== news.tagsXml || olds.metadataUri !== news.metadataUri) await setTags(news, target.uuid, running && reasons.length === 0);
         let ready = olds.ready;
         if (reasons.length > 0) {
-            if (running) await stopDomain(news.uri, news.name);
-            ready = await bootAndWait(news);
+            if (running) await stopDomain(news.uri, target.uuid);
+            ready = await bootAndWait(news, target);
         }
         const outs: DomainOutputs = { ...news, uuid: id.uuid, ready, lastBoot: reasons.length > 0 ? `restarted: ${reasons.join("; ")}` : olds.lastBoot };
         return { outs };
     },
     async delete(_id: string, props: DomainOutputs) {
-        if (await ourDomain(props.uri, props.name, props.uuid)) await removeDomain(props.uri, props.name);
+        // By the UUID just checked: never a domain made under this name since.
+        const id = await ourDomain(props.uri, props.name, props.uuid);
+        if (id) await removeDomain(props.uri, id.uuid);
         const qemuLog = qemuLogPath(props.uri, props.name);
         await removeNodeLogs(props, [props.serialLog, ...(qemuLog ? [qemuLog] : [])]);
     },
