@@ -12,7 +12,11 @@
  *   - a `virsh` that fails lookups the way a dropped connection does: no replace, no forget;
  *   - vCPUs and memory changed on the running lab: updated in place under the same UUID,
  *     seen inside the guest;
- *   - destroy: no libvirt object, pool directory, serial log or temp file left.
+ *   - destroy: no libvirt object, pool directory, serial log or temp file left;
+ *   - a second lab: only the engine SIGKILLed while Domain.create waits, its provider host
+ *     left alive (a `pulumi up` killed while its plugin lives on); the user cleans up and
+ *     runs up again; the orphaned create, let go only then, fails and leaves the new
+ *     run's node alone (same UUID, running), and destroy leaves nothing.
  *
  * Faults come from a `virsh` shim first on the engine's PATH (support.ts writeVirshShim).
  * One lab serves every step (TCG boots are the cost); each step states what it starts from.
@@ -54,6 +58,12 @@ const OTHER_WORK = path.join(os.tmpdir(), "nixlab-libvirt-real-faults-other");
 /** A lab whose pool directory already holds a file nixlab did not make. */
 const DIR_LAB = "lvfaultdir";
 const DIR_WORK = path.join(os.tmpdir(), "nixlab-libvirt-real-faults-dir");
+/** A lab whose first `up` is killed while its provider host lives on. */
+const ORPHAN_LAB = "lvorphan";
+const ORPHAN_DOMAIN = `nixlab-${ORPHAN_LAB}.solo`;
+const ORPHAN_WORK = path.join(os.tmpdir(), "nixlab-libvirt-real-faults-orphan");
+const ORPHAN_SHIM = path.join(ORPHAN_WORK, "shim");
+const ORPHAN_TMP = path.join(ORPHAN_WORK, "tmp");
 const SHIM = path.join(WORK, "shim");
 /** The engine's TMPDIR: seed content is written there, so leftovers there are checked exactly. */
 const TMP = path.join(WORK, "tmp");
@@ -61,15 +71,17 @@ const TMP = path.join(WORK, "tmp");
 let fixtureDir = "";
 let netns = "nixlab-test";
 let runNo = 0;
+/** The orphaned dynamic-provider host, killed at the end of its test (or in afterAll). */
+let orphanHost: number | undefined;
 const timings: Record<string, number> = {};
 
-function spec(stack: string, lab: string, node: { vcpus?: number; memoryGiB?: number } = {}, cidr = "10.213.11.0/24"): ProgramSpec {
+function spec(stack: string, lab: string, node: { vcpus?: number; memoryGiB?: number } = {}, cidr = "10.213.11.0/24", readyTimeoutSeconds = 600): ProgramSpec {
     const l = oneNodeLab(lab, cidr, WORK, fixtureDir);
     return {
         stack,
         config: {
             "nixlab:backend": "libvirt",
-            "nixlab:libvirt": JSON.stringify({ uri: URI, accelerator: "tcg", poolDir: POOL_DIR, readyTimeoutSeconds: 600 }),
+            "nixlab:libvirt": JSON.stringify({ uri: URI, accelerator: "tcg", poolDir: POOL_DIR, readyTimeoutSeconds }),
             "nixlab:lab": JSON.stringify({ ...l, nodes: [{ name: "solo", ...node }] }),
         },
     };
@@ -125,6 +137,41 @@ async function domstate(): Promise<string> {
     return (await virsh(URI, ["domstate", DOMAIN])).stdout.trim();
 }
 
+function alive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch {
+        return false;
+    }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The calls the orphaned provider host made (through its traced shim) once they have
+ * stopped: every call started has ended and none started for `quietMs`. Its create's
+ * result goes to the dead engine, so an end of activity is all there is to see.
+ */
+async function orphanCallsWhenQuiet(quietMs = 20_000, maxMs = 20 * 60_000): Promise<string[]> {
+    const log = path.join(ORPHAN_SHIM, "calls.log");
+    const started = Date.now();
+    let last = Date.now();
+    let lastSize = -1;
+    for (;;) {
+        const text = fs.existsSync(log) ? fs.readFileSync(log, "utf8") : "";
+        if (text.length !== lastSize) {
+            lastSize = text.length;
+            last = Date.now();
+        }
+        const lines = text.split("\n").filter((l) => l !== "");
+        const open = lines.filter((l) => / start /.test(l)).length - lines.filter((l) => / end /.test(l)).length;
+        if (lines.length > 0 && open === 0 && Date.now() - last >= quietMs) return lines.filter((l) => / start /.test(l)).map((l) => l.replace(/^\d+ start -c \S+ /, ""));
+        if (Date.now() - started > maxMs) throw new Error(`the orphaned provider host kept calling virsh for ${maxMs / 60_000} min:\n${text.slice(-3000)}`);
+        await sleep(1000);
+    }
+}
+
 async function ssh(command: string): Promise<string> {
     return sshTo(netns, { work: WORK, alias: `${LAB}-solo`, host: ADDRESS, port: 22 }, command);
 }
@@ -139,6 +186,7 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt failure paths a
             [LAB, WORK],
             [LAB, OTHER_WORK],
             [DIR_LAB, DIR_WORK],
+            [ORPHAN_LAB, ORPHAN_WORK],
         ] as const) {
             fs.mkdirSync(work, { recursive: true });
             for (const f of fs.readdirSync(work)) if (f.endsWith(".log") || f === "state.json") fs.rmSync(path.join(work, f));
@@ -156,6 +204,8 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt failure paths a
     });
 
     afterAll(() => {
+        // A failed step must not leave the orphaned provider host polling.
+        if (orphanHost !== undefined && alive(orphanHost)) process.kill(orphanHost, "SIGKILL");
         timings.total = (Date.now() - started) / 1000;
         process.stderr.write(`[libvirt faults] timings (s): ${JSON.stringify(timings)}\n`);
     });
@@ -306,5 +356,61 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt failure paths a
         expect(fileLeftovers(LAB, TMP)).toEqual([]);
         expect(state().resources).toEqual({});
         expect(await findOrphans(URI, LAB, known())).toEqual([]);
+    });
+
+    it("up killed while its provider host lives on: after cleanup and a new up, the orphaned create fails and leaves the new node alone", async () => {
+        fs.mkdirSync(ORPHAN_TMP, { recursive: true });
+        fs.copyFileSync(path.join(WORK, "user.pub"), path.join(ORPHAN_WORK, "user.pub"));
+        writeVirshShim(ORPHAN_SHIM);
+        const orphanEnv = { PATH: `${ORPHAN_SHIM}:${process.env.PATH}`, TMPDIR: ORPHAN_TMP };
+        // The first up waits for readiness at most 10 s (the least allowed), so once let go
+        // its create fails: the case whose undo destroyed the next run's nodes by name.
+        writeProgram(spec(ORPHAN_LAB, ORPHAN_LAB, {}, "10.213.13.0/24", 10), ORPHAN_WORK);
+        armFault(ORPHAN_SHIM, { action: "orphan", re: " domstate ", trace: true });
+        const killed = await runEngineRaw({ action: "up", label: "orphan-up-killed", work: ORPHAN_WORK, logFile: logFile("orphan-up-killed", ORPHAN_WORK), env: orphanEnv });
+        timings["orphan-up-killed"] = killed.seconds;
+        expect(killed.signal, killed.log.slice(-3000)).toBe("SIGKILL");
+        expect(killed.report).toBeUndefined();
+        orphanHost = Number(fs.readFileSync(path.join(ORPHAN_SHIM, "host.pid"), "utf8"));
+        expect(alive(orphanHost)).toBe(true);
+        // Its create is in the readiness wait (held in its first domstate) on the node it defined.
+        expect(stateNames(ORPHAN_WORK)).not.toContain(`Domain ${ORPHAN_LAB}-solo`);
+        const orphanUuid = await uuidOf("domuuid", ORPHAN_DOMAIN);
+
+        // The user cleans up what the killed run left unrecorded (nixlab cleanup's code)...
+        const orphans = await findOrphans(URI, ORPHAN_LAB, known(ORPHAN_WORK));
+        expect(orphans.map((o) => `${o.kind} ${o.name} ${o.uuid}`)).toEqual([`domain ${ORPHAN_DOMAIN} ${orphanUuid}`]);
+        for (const o of removalOrder(orphans)) await removeOrphan(URI, o);
+        // ...and runs up again (with the usual timeout), which makes the node anew.
+        writeProgram(spec(ORPHAN_LAB, ORPHAN_LAB, {}, "10.213.13.0/24"), ORPHAN_WORK);
+        const again = await runEngine({ action: "up", label: "orphan-up-again", work: ORPHAN_WORK, logFile: logFile("orphan-up-again", ORPHAN_WORK), env: { PATH: process.env.PATH!, TMPDIR: ORPHAN_TMP } });
+        timings["orphan-up-again"] = again.seconds;
+        expect(opLines(again.report.ops).filter((l) => !l.endsWith(" same"))).toEqual([`Domain ${ORPHAN_LAB}-solo create`]);
+        const uuid = await uuidOf("domuuid", ORPHAN_DOMAIN);
+        expect(uuid).not.toBe(orphanUuid);
+        expect((await virsh(URI, ["domstate", ORPHAN_DOMAIN])).stdout.trim()).toBe("running");
+
+        // Only now does the orphaned create go on (its readiness timeout long passed).
+        fs.writeFileSync(path.join(ORPHAN_SHIM, "release"), "");
+        const calls = await orphanCallsWhenQuiet();
+        expect(disarmFault(ORPHAN_SHIM)).toHaveLength(1);
+        expect(alive(orphanHost)).toBe(true);
+        process.kill(orphanHost, "SIGKILL");
+        while (alive(orphanHost)) await sleep(100);
+        // It went on (a domstate), and neither stopped nor undefined anything.
+        expect(calls.filter((c) => /^domstate /.test(c)).length).toBeGreaterThan(0);
+        expect(calls.filter((c) => /^(destroy|undefine|start|define|metadata|shutdown|reset|reboot)\b/.test(c))).toEqual([]);
+        // The new run's node: still defined, running, the same UUID; its state says so too.
+        expect(await uuidOf("domuuid", ORPHAN_DOMAIN)).toBe(uuid);
+        expect((await virsh(URI, ["domstate", ORPHAN_DOMAIN])).stdout.trim()).toBe("running");
+        const dom = Object.values(state(ORPHAN_WORK).resources).find((e) => e.name === `${ORPHAN_LAB}-solo`)!;
+        expect(dom.outs).toMatchObject({ uuid, lastBoot: "created" });
+
+        const down = await runEngine({ action: "destroy", label: "orphan-destroy", work: ORPHAN_WORK, logFile: logFile("orphan-destroy", ORPHAN_WORK), env: { PATH: process.env.PATH!, TMPDIR: ORPHAN_TMP } });
+        expect(down.report.ops.every((o) => o.op === "delete")).toBe(true);
+        expect(await leftovers(`nixlab-${ORPHAN_LAB}`)).toEqual([]);
+        expect(fileLeftovers(ORPHAN_LAB, ORPHAN_TMP)).toEqual([]);
+        expect(state(ORPHAN_WORK).resources).toEqual({});
+        expect(await findOrphans(URI, ORPHAN_LAB, known(ORPHAN_WORK))).toEqual([]);
     });
 });

@@ -213,7 +213,11 @@ export async function sshTo(netns: string, to: { work: string; alias: string; ho
  * names (`<dir>/fault`: action, first call number, how many calls, regex over the
  * arguments, stderr text). `kill` SIGKILLs the caller's whole process group (the engine
  * and everything it started, run detached); `fail` prints the text and exits 1 without
- * asking libvirt, as virsh does when its connection drops.
+ * asking libvirt, as virsh does when its connection drops; `orphan` SIGKILLs only the
+ * engine (the parent of the dynamic-provider host that runs virsh), as a killed `pulumi
+ * up` whose plugin lives on, writes the host's pid to `<dir>/host.pid`, and holds the
+ * call until `<dir>/release` exists (then runs it for real). With `trace`, every call's
+ * start and end (exit code) go to `<dir>/calls.log`.
  */
 export function writeVirshShim(dir: string): void {
     fs.mkdirSync(dir, { recursive: true });
@@ -236,9 +240,23 @@ if [ -f '${dir}/fault' ]; then
             case "$action" in
                 kill) /bin/kill -KILL -- "-$(ps -o pgid= -p $$ | tr -d ' ')" ;;
                 fail) printf '%b\\n' "$text" >&2; exit 1 ;;
+                orphan)
+                    echo "$PPID" >'${dir}/host.pid'
+                    /bin/kill -KILL "$(ps -o ppid= -p "$PPID" | tr -d ' ')"
+                    # Held in a subshell that keeps this call's stdout and stderr open: the
+                    # host's own timeout on the call (it SIGKILLs this shell after 300 s)
+                    # cannot end the call before the release.
+                    ( while [ ! -f '${dir}/release' ]; do sleep 1; done ) ;;
             esac
         fi
     fi
+fi
+if [ -f '${dir}/trace' ]; then
+    printf '%s start %s\\n' "$$" "$*" >>'${dir}/calls.log'
+    ${real} "$@"
+    rc=$?
+    printf '%s end %s\\n' "$$" "$rc" >>'${dir}/calls.log'
+    exit "$rc"
 fi
 exec ${real} "$@"
 `,
@@ -247,9 +265,9 @@ exec ${real} "$@"
 }
 
 /** Arms the shim: the `first`..`first+times-1`-th calls matching `re` get the fault. */
-export function armFault(dir: string, f: { action: "kill" | "fail"; re: string; first?: number; times?: number; text?: string }): void {
-    fs.rmSync(path.join(dir, "count"), { force: true });
-    fs.rmSync(path.join(dir, "faults.log"), { force: true });
+export function armFault(dir: string, f: { action: "kill" | "fail" | "orphan"; re: string; first?: number; times?: number; text?: string; trace?: boolean }): void {
+    for (const file of ["count", "faults.log", "host.pid", "release", "calls.log", "trace"]) fs.rmSync(path.join(dir, file), { force: true });
+    if (f.trace) fs.writeFileSync(path.join(dir, "trace"), "");
     fs.writeFileSync(path.join(dir, "fault"), [f.action, String(f.first ?? 1), String(f.times ?? 1), f.re, f.text ?? ""].join("\n") + "\n");
 }
 
