@@ -236,16 +236,19 @@ export interface ControlPlane {
 /**
  * Control-plane time of an `up`: its wall time minus the time during which it was only
  * waiting for guests to boot. A guest's boot wait runs from the end of its `virsh start`
- * to the readiness check's end (the provider asks `virsh domuuid` right after it saw the
- * ready line); any virsh call other than the readiness polls (`domstate`) that runs in
- * that window is control-plane work and stays counted.
+ * to the readiness check's end (the provider checks the domain is still its own, `virsh
+ * dumpxml --inactive <uuid>`, right after it saw the ready line; older providers asked
+ * `virsh domuuid <name>`); any virsh call other than the readiness polls (`domstate`) that
+ * runs in that window is control-plane work and stays counted.
  */
 export function controlPlane(run: EngineRun): ControlPlane {
     const boot: [number, number][] = [];
     for (const c of run.virsh) {
         if (c.args[0] !== "start") continue;
-        const name = c.args[1];
-        const ready = run.virsh.find((d) => d.args[0] === "domuuid" && d.args[1] === name && d.startMs >= c.endMs);
+        const ref = c.args[1];
+        const ready = run.virsh.find(
+            (d) => d.startMs >= c.endMs && ((d.args[0] === "domuuid" && d.args[1] === ref) || (d.args[0] === "dumpxml" && d.args[1] === "--inactive" && d.args[2] === ref)),
+        );
         boot.push([c.endMs, ready ? ready.startMs : run.endedMs]);
     }
     const work = run.virsh.filter((c) => c.args[0] !== "domstate").map((c): [number, number] => [c.startMs, c.endMs]);
