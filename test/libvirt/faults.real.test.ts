@@ -157,8 +157,9 @@ function orphanTraceLines(): string[] {
 /**
  * The calls the orphaned provider host made (through its traced shim) after the first
  * `skip` trace lines, once they have stopped: every call started has ended and none
- * started for `quietMs`. Its create's result goes to the dead engine, so an end of
- * activity is all there is to see.
+ * started for `quietMs` (a call the host's timeout killed leaves no end line, and no start
+ * line either: the shell logs a call's start only after the hold). Its create's result
+ * goes to the dead engine, so an end of activity is all there is to see.
  */
 async function orphanCallsWhenQuiet(skip: number, quietMs = 20_000, maxMs = 10 * 60_000): Promise<string[]> {
     const log = path.join(ORPHAN_SHIM, "calls.log");
@@ -213,6 +214,7 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt failure paths a
     afterAll(() => {
         // A failed step must not leave the orphaned provider host polling.
         if (orphanHost !== undefined && alive(orphanHost)) process.kill(orphanHost, "SIGKILL");
+        if (fs.existsSync(ORPHAN_SHIM)) fs.writeFileSync(path.join(ORPHAN_SHIM, "release"), "");
         timings.total = (Date.now() - started) / 1000;
         process.stderr.write(`[libvirt faults] timings (s): ${JSON.stringify(timings)}\n`);
     });
@@ -379,6 +381,8 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt failure paths a
         expect(killed.signal, killed.log.slice(-3000)).toBe("SIGKILL");
         expect(killed.report).toBeUndefined();
         orphanHost = Number(fs.readFileSync(path.join(ORPHAN_SHIM, "host.pid"), "utf8"));
+        // Its calls before this point are the first run's own: counted out below.
+        const before = orphanTraceLines().length;
         expect(alive(orphanHost)).toBe(true);
         // Its create is in the readiness wait (held in its first domstate) on the node it defined.
         expect(stateNames(ORPHAN_WORK)).not.toContain(`Domain ${ORPHAN_LAB}-solo`);
@@ -397,17 +401,17 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt failure paths a
         expect(uuid).not.toBe(orphanUuid);
         expect((await virsh(URI, ["domstate", ORPHAN_DOMAIN])).stdout.trim()).toBe("running");
 
-        // Only now does the orphaned create go on (its readiness timeout long passed).
-        // (Its calls before this point are the first run's own: counted out.)
-        const before = orphanTraceLines().length;
+        // Only now does the orphaned create go on, its readiness timeout long passed (unless
+        // the host's own 300 s timeout on the held call ended the hold earlier: then it went
+        // on in the middle of the above, and what it did is judged the same way).
         fs.writeFileSync(path.join(ORPHAN_SHIM, "release"), "");
         const calls = await orphanCallsWhenQuiet(before);
         expect(disarmFault(ORPHAN_SHIM)).toHaveLength(1);
         expect(alive(orphanHost)).toBe(true);
         process.kill(orphanHost, "SIGKILL");
         while (alive(orphanHost)) await sleep(100);
-        // It went on (a domstate), and neither stopped nor undefined anything.
-        expect(calls.filter((c) => /^domstate /.test(c)).length).toBeGreaterThan(0);
+        // It went on, and neither stopped nor undefined (nor started, nor defined) anything.
+        expect(calls.length).toBeGreaterThan(0);
         expect(calls.filter((c) => /^(destroy|undefine|start|define|metadata|shutdown|reset|reboot)\b/.test(c))).toEqual([]);
         // The new run's node: still defined, running, the same UUID; its state says so too.
         expect(await uuidOf("domuuid", ORPHAN_DOMAIN)).toBe(uuid);

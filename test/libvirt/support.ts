@@ -216,7 +216,8 @@ export async function sshTo(netns: string, to: { work: string; alias: string; ho
  * asking libvirt, as virsh does when its connection drops; `orphan` SIGKILLs only the
  * engine (the parent of the dynamic-provider host that runs virsh), as a killed `pulumi
  * up` whose plugin lives on, writes the host's pid to `<dir>/host.pid`, and holds the
- * call until `<dir>/release` exists (then runs it for real). With `trace`, every call's
+ * call until `<dir>/release` exists (then runs it for real) or the host's own timeout on
+ * the call ends it. With `trace`, every call's
  * start and end (exit code) go to `<dir>/calls.log`.
  */
 export function writeVirshShim(dir: string): void {
@@ -243,10 +244,9 @@ if [ -f '${dir}/fault' ]; then
                 orphan)
                     echo "$PPID" >'${dir}/host.pid'
                     /bin/kill -KILL "$(ps -o ppid= -p "$PPID" | tr -d ' ')"
-                    # Held in a subshell that keeps this call's stdout and stderr open: the
-                    # host's own timeout on the call (it SIGKILLs this shell after 300 s)
-                    # cannot end the call before the release.
-                    ( while [ ! -f '${dir}/release' ]; do sleep 1; done ) ;;
+                    # Held until the release. The host gives up on a call after its own
+                    # timeout (300 s: it SIGKILLs this shell); the caller's checks must hold either way.
+                    while [ ! -f '${dir}/release' ]; do sleep 1; done ;;
             esac
         fi
     fi
