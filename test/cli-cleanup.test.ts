@@ -124,7 +124,8 @@ describe("nixlab cleanup", () => {
         const r = await nixlab(workspace(), ["cleanup", "dev", "--yes"]);
         expect(r.code).toBe(0);
         expect(r.stdout).toContain("removed domain nixlab-dev.node-2\nRemoved 1 object.\n");
-        expect(calls().filter((c) => /^(destroy|undefine)/.test(c))).toEqual(["destroy nixlab-dev.node-2", "undefine nixlab-dev.node-2 --nvram"]);
+        // By the UUID it checked again: never a node made under this name since the listing.
+        expect(calls().filter((c) => /^(destroy|undefine)/.test(c))).toEqual(["destroy u-orphan", "undefine u-orphan --nvram"]);
         expect(fs.existsSync(SERIAL)).toBe(false);
     });
 
