@@ -237,7 +237,8 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt failure paths a
     });
 
     it("killed while Domain.create waits for readiness: the next up adopts the node under its UUID and completes", async () => {
-        armFault(SHIM, { action: "kill", re: `domstate ${DOMAIN.replace(".", "\\.")}$` });
+        // The readiness wait's first domstate (by the UUID the create chose).
+        armFault(SHIM, { action: "kill", re: " domstate [0-9a-f-]{36}$" });
         await engineFails("up", "up-killed-in-readiness");
         expect(disarmFault(SHIM)).toHaveLength(1);
         expect(stateNames()).not.toContain(`Domain ${LAB}-solo`);
@@ -375,7 +376,7 @@ describe.runIf(process.env.NIXLAB_LIBVIRT_REAL === "1")("libvirt failure paths a
         // The first up waits for readiness at most 10 s (the least allowed), so once let go
         // its create fails: the case whose undo destroyed the next run's nodes by name.
         writeProgram(spec(ORPHAN_LAB, ORPHAN_LAB, {}, "10.213.13.0/24", 10), ORPHAN_WORK);
-        armFault(ORPHAN_SHIM, { action: "orphan", re: " domstate ", trace: true });
+        armFault(ORPHAN_SHIM, { action: "orphan", re: " domstate [0-9a-f-]{36}$", trace: true });
         const killed = await runEngineRaw({ action: "up", label: "orphan-up-killed", work: ORPHAN_WORK, logFile: logFile("orphan-up-killed", ORPHAN_WORK), env: orphanEnv });
         timings["orphan-up-killed"] = killed.seconds;
         expect(killed.signal, killed.log.slice(-3000)).toBe("SIGKILL");
