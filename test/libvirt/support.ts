@@ -198,13 +198,16 @@ export async function sshTo(netns: string, to: { work: string; alias: string; ho
         command,
     ];
     let last: ExecResult = { code: -1, stdout: "", stderr: "" };
-    // sshd may still be settling when the readiness line appears: a few bounded retries.
-    for (let i = 0; i < 6; i++) {
+    // sshd may still be settling when the readiness line appears (after a restart under TCG
+    // on a busy host it refused connections for over 30 s): retried for up to 5 minutes, so
+    // a slow machine does not fail the test; a wrong host key fails at once.
+    const deadline = Date.now() + 5 * 60_000;
+    do {
         last = await exec("ip", args, 60_000);
         if (last.code === 0) return last.stdout.trim();
         if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/.test(last.stderr)) break;
         await new Promise((r) => setTimeout(r, 5000));
-    }
+    } while (Date.now() < deadline);
     throw new Error(`ssh ${to.alias} ${JSON.stringify(command)} failed (exit ${last.code}): ${last.stderr.trim()}`);
 }
 
