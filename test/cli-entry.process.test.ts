@@ -8,10 +8,10 @@ import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import type { CliDeps } from "../cli/commands";
 import { run } from "../cli/main";
 import { readStackConfig, resolveStackFile } from "../cli/stackFiles";
 import { nodeScriptArgs } from "../scripts/npmScript";
+import { recordingCliDeps } from "./support/cliDeps";
 import { tempDir } from "./support/tmp";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { nodeVersionProblem } = require(path.join(__dirname, "..", "cli", "engines.js")) as { nodeVersionProblem(version?: string, execPath?: string): string | undefined };
@@ -116,25 +116,9 @@ describe("stack names and files", { timeout: 300_000 }, () => {
             ["dup", "3:3", "Map keys must be unique"],
         ] as const) {
             for (const cmd of ["up", "preview"]) {
-                let stderr = "";
-                const deps: CliDeps = {
-                    stdout: { write: () => true, isTTY: false },
-                    stderr: { write: (s: string) => (stderr += s) },
-                    env: {},
-                    now: () => new Date(),
-                    projectDir: project,
-                    homeDir: project,
-                    openWorkspace: async () => {
-                        throw new Error("unexpected: the workspace was opened");
-                    },
-                    runSsh: async () => 0,
-                    readStackFile: (s) => readStackConfig(resolveStackFile(project, s, undefined, false)),
-                    plan: async () => {
-                        throw new Error("unexpected: plan");
-                    },
-                };
-                expect(await run([cmd, stack], deps)).toBe(2);
-                expect(stderr).toBe(`nixlab: ${project}/stacks/Pulumi.${stack}.yaml:${where}: YAML syntax error: ${reason}. Fix the file and run the command again.\n`);
+                const cli = recordingCliDeps(project, { readStackFile: (s) => readStackConfig(resolveStackFile(project, s, undefined, false)) });
+                expect(await run([cmd, stack], cli.deps)).toBe(2);
+                expect(cli.stderr()).toBe(`nixlab: ${project}/stacks/Pulumi.${stack}.yaml:${where}: YAML syntax error: ${reason}. Fix the file and run the command again.\n`);
             }
         }
     });

@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { CliDeps } from "../cli/commands";
+import { recordingCliDeps } from "./support/cliDeps";
 import { run } from "../cli/main";
 import { readStackConfig } from "../cli/stackFiles";
 import { createPulumiWorkspace, PROJECT_DIR } from "../cli/workspace";
@@ -32,23 +33,12 @@ afterAll(() => {
 describe.skipIf(hasPulumi)("nixlab without a Pulumi CLI", () => {
     it("the real workspace fails with the no-CLI advice", async () => {
         fs.mkdirSync(dir, { recursive: true });
-        let stderr = "";
-        const deps: CliDeps = {
-            stdout: { write: () => true, isTTY: false },
-            stderr: { write: (s: string) => (stderr += s) },
-            env: {},
-            now: () => new Date(),
-            projectDir: dir,
-            homeDir: dir,
+        const cli = recordingCliDeps(dir, {
             openWorkspace: (backendUrl) => createPulumiWorkspace({ backendUrl, projectDir: dir }),
-            runSsh: async () => 0,
             readStackFile: (stack) => readStackConfig(path.join(dir, `Pulumi.${stack}.yaml`)),
-            plan: async () => {
-                throw new Error("unexpected: plan");
-            },
-        };
-        expect(await run(["--backend", `file://${stateDir}`, "list"], deps)).toBe(1);
-        expect(stderr).toMatch(/^nixlab: nixlab drives the Pulumi CLI \(through Pulumi's Automation API\), and `pulumi` is not on PATH\.\n/);
+        });
+        expect(await run(["--backend", `file://${stateDir}`, "list"], cli.deps)).toBe(1);
+        expect(cli.stderr()).toMatch(/^nixlab: nixlab drives the Pulumi CLI \(through Pulumi's Automation API\), and `pulumi` is not on PATH\.\n/);
         // Nothing was left behind for a backend that was never reached.
         expect(fs.existsSync(stateDir)).toBe(false);
     });
