@@ -480,12 +480,13 @@ async function copyIntoLocalPool(uri: string, pool: string, name: string, file: 
     if (!isLocalUri(uri)) return false;
     const fs = require("fs") as typeof import("fs");
     const xml = await virsh(uri, ["pool-dumpxml", pool]);
-    const dir = xml.code === 0 ? /<target>\s*<path>([^<]+)<\/path>/.exec(xml.stdout)?.[1] : undefined;
-    if (!dir) return false;
-    const target = `${unescapeXml(dir)}/${name}`;
+    const escaped = xml.code === 0 ? /<target>\s*<path>([^<]+)<\/path>/.exec(xml.stdout)?.[1] : undefined;
+    if (!escaped) return false;
+    const dir = unescapeXml(escaped);
+    const target = `${dir}/${name}`;
     try {
-        fs.accessSync(unescapeXml(dir), fs.constants.W_OK);
-        if (!fs.existsSync(`${unescapeXml(dir)}/${POOL_MARKER}`)) return false;
+        fs.accessSync(dir, fs.constants.W_OK);
+        if (!fs.existsSync(`${dir}/${POOL_MARKER}`)) return false;
     } catch {
         return false;
     }
@@ -1405,10 +1406,7 @@ export interface DefinedDomain {
 
 /** Every domain's UUID (a failed listing throws: it proves nothing). */
 export async function listDomainUuids(uri: string): Promise<string[]> {
-    return (await mustVirsh(uri, ["list", "--all", "--uuid"]))
-        .split("\n")
-        .map((l) => l.trim())
-        .filter((l) => l !== "");
+    return names(await mustVirsh(uri, ["list", "--all", "--uuid"]));
 }
 
 /**
